@@ -1,0 +1,158 @@
+/*
+ * Internals shared by the files of lib/. Nothing here is exported: the build
+ * uses hidden visibility and a version script that lets only wh_* out.
+ */
+#ifndef WEBHOOK_INTERNAL_H
+#define WEBHOOK_INTERNAL_H
+
+#include "webhook/webhook.h"
+
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define WH__COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
+/* ---- errors (error.c) ---------------------------------------------------- */
+
+/* Record a message for wh_error_last() on this thread and return code. */
+int wh__fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int wh__failv(int code, const char *fmt, va_list ap);
+/* Out of memory: a fixed message, no allocation. */
+int wh__oom(void);
+
+/* ---- time, randomness, ids, encodings (util.c) ---------------------------- */
+
+int64_t wh__now_us(void);   /* wall clock, microseconds since the epoch */
+int64_t wh__now_ms(void);   /* wall clock, milliseconds since the epoch */
+int64_t wh__mono_ms(void);  /* monotonic clock, milliseconds */
+
+/* Fill buf with n bytes from the OS CSPRNG (through OpenSSL). */
+int wh__random(void *buf, size_t n);
+/* A random double in [0, 1), from a fast per-thread generator (not for secrets). */
+double wh__rand01(void);
+
+/* prefix + 27 base62 characters: 32 bits of seconds, then 128 random bits.
+   Sorts roughly by creation time; never contains '.'. out holds WH_ID_MAX. */
+int wh__make_id(const char *prefix, char out[WH_ID_MAX]);
+
+/* Standard base64 with padding. out must hold 4*ceil(n/3)+1 bytes. */
+size_t wh__b64_encode(const unsigned char *in, size_t n, char *out);
+/* Decode standard base64 (padding optional). Returns the number of bytes
+   written or -1 for malformed input or an overflowing out. */
+long wh__b64_decode(const char *in, size_t n, unsigned char *out, size_t cap);
+
+/* 1 when s[0..n) is well-formed UTF-8 (no overlongs, surrogates, > U+10FFFF). */
+int wh__utf8_valid(const char *s, size_t n);
+
+char *wh__strdup(const char *s);
+char *wh__strndup(const char *s, size_t n);
+/* Copy s into out of size len: WH_ERANGE (and a message naming what) when too small. */
+int wh__copy_out(const char *what, const char *s, char *out, size_t len);
+/* ASCII case-insensitive comparison. */
+int wh__strcaseeq(const char *a, const char *b);
+
+/* A growing byte buffer. On allocation failure it latches `failed`. */
+typedef struct {
+  char *p;
+  size_t len, cap;
+  int failed;
+} wh__buf;
+void wh__buf_put(wh__buf *b, const void *data, size_t n);
+void wh__buf_puts(wh__buf *b, const char *s);
+void wh__buf_putc(wh__buf *b, char c);
+/* Append s as a JSON string literal, quotes included. */
+void wh__buf_json_str(wh__buf *b, const char *s);
+/* NUL-terminate and hand the text over (NULL after a failed append). */
+char *wh__buf_take(wh__buf *b);
+void wh__buf_free(wh__buf *b);
+
+/* ---- JSON (json.c) ---------------------------------------------------------- */
+
+/* Check that in[0..n) is exactly one JSON object (RFC 8259, UTF-8, nesting at most
+   max_depth) and produce it without insignificant whitespace, every token byte
+   for byte. On failure returns WH_EINVAL with a message prefixed by `what`. */
+int wh__json_compact_object(const char *what, const char *in, size_t n, int max_depth,
+                            char **out, size_t *out_len);
+
+/* ---- URLs and network policy (url.c, netpolicy.c) ----------------------------- */
+
+#define WH__URL_MAX 65536
+/* Validate an endpoint URL: http/https, host present, no credentials, no
+   control characters, at most WH__URL_MAX bytes. Message starts with `what`. */
+int wh__url_validate(const char *what, const char *url);
+
+struct sockaddr;
+/* Why an address may not be connected to under the default policy, or NULL
+   when it is public. Pure function: the text is static. */
+const char *wh__addr_forbidden(const struct sockaddr *sa);
+/* The same for a numeric address in text form; "" for a public address,
+   NULL when text is not an IP address. */
+const char *wh__ip_text_forbidden(const char *text);
+
+/* ---- signing (signing.c) ------------------------------------------------------- */
+
+#define WH__KEY_MAX 128
+/* Decode "whsec_<base64>" (prefix optional) into key. Returns the key length,
+   or -1 with a WH_EINVAL message prefixed by `what`. */
+int wh__secret_decode(const char *what, const char *secret, unsigned char key[WH__KEY_MAX]);
+/* "v1," + base64 HMAC of id.ts.body into out (at least WH__SIG_MAX bytes). */
+#define WH__SIG_MAX 48
+void wh__sign_raw(const unsigned char *key, size_t key_len, const char *msg_id, int64_t ts,
+                  const void *body, size_t body_len, char out[WH__SIG_MAX]);
+
+/* ---- events (event.c) ----------------------------------------------------------- */
+
+/* "<resource_type>.<event_type>" of ev into out (at least 130 bytes). */
+void wh__event_type(const wh_event *ev, char *out, size_t len);
+/* Does pattern match the event type "rtype.etype"? Patterns are validated. */
+int wh__pattern_valid(const char *pattern);
+int wh__pattern_match(const char *pattern, const char *type);
+
+/* ---- registry (registry.c) ---------------------------------------------------------- */
+
+/* What the dispatcher needs of an endpoint: an immutable, reference-counted
+   copy, replaced as a whole whenever the endpoint changes. */
+typedef struct wh__secret {
+  unsigned char key[WH__KEY_MAX];
+  int key_len;
+  int64_t expires_ms; /* 0: current secret */
+  char *text;         /* "whsec_..." */
+} wh__secret;
+
+typedef struct wh__endpoint {
+  atomic_int refs;
+  char id[WH_ID_MAX];
+  char *name, *url, *description, *disabled_reason;
+  int enabled;
+  int64_t created_ms;
+  uint64_t generation;     /* changes with every modification */
+  char **filters;
+  size_t nfilters;
+  char **headers;          /* "Name: value", ready for the wire */
+  size_t nheaders;
+  wh__secret *secrets;     /* newest first */
+  size_t nsecrets;
+} wh__endpoint;
+
+void wh__endpoint_ref(wh__endpoint *ep);
+void wh__endpoint_unref(wh__endpoint *ep);
+int wh__endpoint_matches(const wh__endpoint *ep, const char *type);
+/* The webhook-signature value for every secret active at now_ms into out;
+   returns its length, 0 when len is too small. */
+size_t wh__endpoint_sign(const wh__endpoint *ep, const char *msg_id, int64_t ts, const void *body,
+                         size_t body_len, int64_t now_ms, char *out, size_t len);
+
+/* The endpoint by id, referenced (unref when done), or NULL. */
+wh__endpoint *wh__registry_get(wh_registry *reg, const char *id);
+/* Every endpoint that is enabled and matches type, referenced, into a new array. */
+int wh__registry_match(wh_registry *reg, const char *type, wh__endpoint ***out, size_t *n);
+/* Disable an endpoint with a reason (used by the dispatcher). */
+int wh__registry_disable(wh_registry *reg, const char *id, const char *reason);
+
+struct wh__store;
+struct wh__store *wh__registry_store(wh_registry *reg);
+
+#endif /* WEBHOOK_INTERNAL_H */

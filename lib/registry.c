@@ -1,0 +1,810 @@
+/*
+ * The registry of endpoints. Readers (the dispatcher, on every emit and every
+ * attempt) must never wait on an administrator's change, so each endpoint is
+ * an immutable, reference-counted object: a change builds a modified copy and
+ * swaps it in under the write lock; readers take a reference under the read lock.
+ */
+#include "internal.h"
+
+#include <cjson/cJSON.h>
+#include <openssl/crypto.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#define NAME_MAX_BYTES 256
+#define DESC_MAX_BYTES 4096
+#define HEADER_VALUE_MAX 4096
+#define HEADER_NAME_MAX 256
+#define MAX_FILTERS 256
+#define MAX_HEADERS 64
+#define MAX_SECRETS 8
+#define SECRET_MIN_BYTES 24
+#define SECRET_MAX_BYTES 64
+
+struct wh_registry {
+  pthread_rwlock_t lock;
+  wh__endpoint **eps; /* in the order they were added */
+  size_t n, cap;
+  wh__endpoint **index; /* open addressing by id hash; size is a power of two */
+  size_t index_cap;
+  uint64_t generation;
+};
+
+/* ---- endpoint objects ------------------------------------------------------ */
+
+void wh__endpoint_ref(wh__endpoint *ep) { atomic_fetch_add_explicit(&ep->refs, 1, memory_order_relaxed); }
+
+static void endpoint_destroy(wh__endpoint *ep)
+{
+  free(ep->name);
+  free(ep->url);
+  free(ep->description);
+  free(ep->disabled_reason);
+  for (size_t i = 0; i < ep->nfilters; i++)
+    free(ep->filters[i]);
+  free(ep->filters);
+  for (size_t i = 0; i < ep->nheaders; i++)
+    free(ep->headers[i]);
+  free(ep->headers);
+  for (size_t i = 0; i < ep->nsecrets; i++) {
+    if (ep->secrets[i].text)
+      OPENSSL_cleanse(ep->secrets[i].text, strlen(ep->secrets[i].text));
+    free(ep->secrets[i].text);
+  }
+  if (ep->secrets)
+    OPENSSL_cleanse(ep->secrets, ep->nsecrets * sizeof *ep->secrets);
+  free(ep->secrets);
+  free(ep);
+}
+
+void wh__endpoint_unref(wh__endpoint *ep)
+{
+  if (ep && atomic_fetch_sub_explicit(&ep->refs, 1, memory_order_acq_rel) == 1)
+    endpoint_destroy(ep);
+}
+
+static char **strv_dup(char **v, size_t n, size_t extra)
+{
+  char **out = calloc(n + extra + 1, sizeof *out);
+  if (!out)
+    return NULL;
+  for (size_t i = 0; i < n; i++) {
+    if (!(out[i] = wh__strdup(v[i]))) {
+      for (size_t k = 0; k < i; k++)
+        free(out[k]);
+      free(out);
+      return NULL;
+    }
+  }
+  return out;
+}
+
+/* A deep copy with room for one more filter, header and secret, so that a
+   change can append without reallocating. */
+static wh__endpoint *endpoint_clone(const wh__endpoint *src)
+{
+  wh__endpoint *ep = calloc(1, sizeof *ep);
+  if (!ep)
+    return NULL;
+  atomic_init(&ep->refs, 1);
+  memcpy(ep->id, src->id, sizeof ep->id);
+  ep->enabled = src->enabled;
+  ep->created_ms = src->created_ms;
+  ep->generation = src->generation;
+  ep->name = wh__strdup(src->name);
+  ep->url = wh__strdup(src->url);
+  ep->description = src->description ? wh__strdup(src->description) : NULL;
+  ep->disabled_reason = src->disabled_reason ? wh__strdup(src->disabled_reason) : NULL;
+  ep->filters = strv_dup(src->filters, src->nfilters, 1);
+  ep->nfilters = ep->filters ? src->nfilters : 0;
+  ep->headers = strv_dup(src->headers, src->nheaders, 1);
+  ep->nheaders = ep->headers ? src->nheaders : 0;
+  ep->secrets = calloc(src->nsecrets + 1, sizeof *ep->secrets);
+  if (ep->secrets) {
+    for (size_t i = 0; i < src->nsecrets; i++) {
+      ep->secrets[i] = src->secrets[i];
+      ep->secrets[i].text = wh__strdup(src->secrets[i].text);
+      if (ep->secrets[i].text)
+        ep->nsecrets++;
+      else
+        break;
+    }
+  }
+  if (!ep->name || !ep->url || (src->description && !ep->description) ||
+      (src->disabled_reason && !ep->disabled_reason) || !ep->filters || !ep->headers || !ep->secrets ||
+      ep->nsecrets != src->nsecrets) {
+    endpoint_destroy(ep);
+    return NULL;
+  }
+  return ep;
+}
+
+int wh__endpoint_matches(const wh__endpoint *ep, const char *type)
+{
+  if (ep->nfilters == 0)
+    return 1;
+  for (size_t i = 0; i < ep->nfilters; i++)
+    if (wh__pattern_match(ep->filters[i], type))
+      return 1;
+  return 0;
+}
+
+/* ---- the id index ------------------------------------------------------------ */
+
+static size_t hash_id(const char *s)
+{
+  uint64_t h = 1469598103934665603ULL;
+  for (; *s; s++)
+    h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+  return (size_t)h;
+}
+
+static size_t index_find(const wh_registry *reg, const char *id)
+{
+  size_t mask = reg->index_cap - 1;
+  for (size_t i = hash_id(id) & mask;; i = (i + 1) & mask) {
+    if (!reg->index[i] || strcmp(reg->index[i]->id, id) == 0)
+      return i;
+  }
+}
+
+static int index_rebuild(wh_registry *reg, size_t cap)
+{
+  wh__endpoint **idx = calloc(cap, sizeof *idx);
+  if (!idx)
+    return wh__oom();
+  free(reg->index);
+  reg->index = idx;
+  reg->index_cap = cap;
+  for (size_t i = 0; i < reg->n; i++)
+    reg->index[index_find(reg, reg->eps[i]->id)] = reg->eps[i];
+  return WH_OK;
+}
+
+/* Backward-shift deletion keeps linear probing correct without tombstones
+   and without allocating. */
+static void index_delete(wh_registry *reg, size_t hole)
+{
+  size_t mask = reg->index_cap - 1;
+  reg->index[hole] = NULL;
+  for (size_t j = (hole + 1) & mask; reg->index[j]; j = (j + 1) & mask) {
+    size_t home = hash_id(reg->index[j]->id) & mask;
+    /* Entry j may move into the hole unless its home lies cyclically in (hole, j]. */
+    int stays = hole <= j ? (home > hole && home <= j) : (home > hole || home <= j);
+    if (!stays) {
+      reg->index[hole] = reg->index[j];
+      reg->index[j] = NULL;
+      hole = j;
+    }
+  }
+}
+
+static wh__endpoint *lookup(const wh_registry *reg, const char *id)
+{
+  return reg->index_cap ? reg->index[index_find(reg, id)] : NULL;
+}
+
+static size_t position(const wh_registry *reg, const wh__endpoint *ep)
+{
+  for (size_t i = 0; i < reg->n; i++)
+    if (reg->eps[i] == ep)
+      return i;
+  return reg->n;
+}
+
+/* Put `ep` where `old` was (both in order and index) and drop old. */
+static void replace(wh_registry *reg, wh__endpoint *old, wh__endpoint *ep)
+{
+  ep->generation = ++reg->generation;
+  reg->eps[position(reg, old)] = ep;
+  reg->index[index_find(reg, old->id)] = ep;
+  wh__endpoint_unref(old);
+}
+
+/* ---- open / free --------------------------------------------------------------- */
+
+int wh_registry_open(wh_registry **out, const char *store)
+{
+  if (!out)
+    return wh__fail(WH_EINVAL, "registry: out must not be NULL");
+  *out = NULL;
+  if (store && *store && strcmp(store, "memory:") != 0) {
+    if (strncmp(store, "sqlite:", 7) == 0 || strncmp(store, "postgresql://", 13) == 0 ||
+        strncmp(store, "postgres://", 11) == 0)
+      return wh__fail(WH_EINVAL, "store: \"%.40s\" is not available in this build yet", store);
+    return wh__fail(WH_EINVAL,
+                    "store: \"%.40s\" is not understood; use \"memory:\", \"sqlite:PATH\" or "
+                    "\"postgresql://...\"",
+                    store);
+  }
+  wh_registry *reg = calloc(1, sizeof *reg);
+  if (!reg)
+    return wh__oom();
+  if (pthread_rwlock_init(&reg->lock, NULL) != 0) {
+    free(reg);
+    return wh__oom();
+  }
+  if (index_rebuild(reg, 64)) {
+    pthread_rwlock_destroy(&reg->lock);
+    free(reg);
+    return WH_ENOMEM;
+  }
+  *out = reg;
+  return WH_OK;
+}
+
+void wh_registry_free(wh_registry *reg)
+{
+  if (!reg)
+    return;
+  for (size_t i = 0; i < reg->n; i++)
+    wh__endpoint_unref(reg->eps[i]);
+  free(reg->eps);
+  free(reg->index);
+  pthread_rwlock_destroy(&reg->lock);
+  free(reg);
+}
+
+/* ---- validation -------------------------------------------------------------------- */
+
+static int text_valid(const char *what, const char *s, size_t min, size_t max)
+{
+  if (!s)
+    return wh__fail(WH_EINVAL, "%s: must not be NULL", what);
+  size_t n = strnlen(s, max + 1);
+  if (n < min)
+    return wh__fail(WH_EINVAL, "%s: must not be empty", what);
+  if (n > max)
+    return wh__fail(WH_EINVAL, "%s: longer than %zu bytes", what, max);
+  if (!wh__utf8_valid(s, n))
+    return wh__fail(WH_EINVAL, "%s: not valid UTF-8", what);
+  return WH_OK;
+}
+
+static int is_tchar(unsigned char c)
+{
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+         (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+
+static int header_valid(const char *name, const char *value)
+{
+  static const char *const forbidden[] = {"content-type", "content-length", "transfer-encoding",
+                                          "host", "user-agent", "connection"};
+  if (!name || !*name)
+    return wh__fail(WH_EINVAL, "header name: must not be empty");
+  size_t n = strnlen(name, HEADER_NAME_MAX + 1);
+  if (n > HEADER_NAME_MAX)
+    return wh__fail(WH_EINVAL, "header name: longer than %d bytes", HEADER_NAME_MAX);
+  for (size_t i = 0; i < n; i++)
+    if (!is_tchar((unsigned char)name[i]))
+      return wh__fail(WH_EINVAL, "header name \"%.64s\": character %zu is not allowed in an HTTP header name",
+                      name, i + 1);
+  for (size_t i = 0; i < WH__COUNT(forbidden); i++)
+    if (wh__strcaseeq(name, forbidden[i]))
+      return wh__fail(WH_EINVAL, "header name \"%s\": set by the library, cannot be overridden", name);
+  if (n >= 8 && strncasecmp(name, "webhook-", 8) == 0)
+    return wh__fail(WH_EINVAL, "header name \"%.64s\": webhook-* headers are reserved for signing", name);
+  if (!value)
+    return WH_OK;
+  size_t vn = strnlen(value, HEADER_VALUE_MAX + 1);
+  if (vn > HEADER_VALUE_MAX)
+    return wh__fail(WH_EINVAL, "header \"%.64s\": value longer than %d bytes", name, HEADER_VALUE_MAX);
+  for (size_t i = 0; i < vn; i++) {
+    unsigned char c = (unsigned char)value[i];
+    if (c == '\r' || c == '\n' || (c < 0x20 && c != '\t') || c == 0x7f)
+      return wh__fail(WH_EINVAL, "header \"%.64s\": value has a control character at byte %zu", name, i);
+  }
+  return WH_OK;
+}
+
+/* Decode and check a secret given by the caller: 24..64 bytes, whsec_ prefix. */
+static int new_secret_valid(const char *s, wh__secret *out)
+{
+  if (strncmp(s, "whsec_", 6) != 0)
+    return wh__fail(WH_EINVAL, "secret: must start with \"whsec_\"");
+  int kl = wh__secret_decode("secret", s, out->key);
+  if (kl < 0)
+    return WH_EINVAL;
+  if (kl < SECRET_MIN_BYTES || kl > SECRET_MAX_BYTES)
+    return wh__fail(WH_EINVAL, "secret: key is %d bytes, must be %d to %d", kl, SECRET_MIN_BYTES,
+                    SECRET_MAX_BYTES);
+  out->key_len = kl;
+  out->expires_ms = 0;
+  return (out->text = wh__strdup(s)) ? WH_OK : wh__oom();
+}
+
+static int fresh_secret(wh__secret *out)
+{
+  char text[128];
+  int rc = wh_secret_generate(text, sizeof text);
+  if (!rc)
+    rc = new_secret_valid(text, out);
+  OPENSSL_cleanse(text, sizeof text);
+  return rc;
+}
+
+/* ---- changes ------------------------------------------------------------------------ */
+
+int wh_endpoint_add(wh_registry *reg, const char *name, const char *url, const char *description,
+                    char *id_out, size_t id_len)
+{
+  if (!reg)
+    return wh__fail(WH_EINVAL, "registry: must not be NULL");
+  if (id_out && id_len < WH_ID_MAX)
+    return wh__fail(WH_ERANGE, "endpoint id buffer: %zu bytes, at least WH_ID_MAX (%d) needed", id_len,
+                    WH_ID_MAX);
+  int rc = text_valid("endpoint name", name, 1, NAME_MAX_BYTES);
+  if (!rc)
+    rc = wh__url_validate("endpoint url", url);
+  if (!rc && description)
+    rc = text_valid("endpoint description", description, 0, DESC_MAX_BYTES);
+  if (rc)
+    return rc;
+
+  wh__endpoint *ep = calloc(1, sizeof *ep);
+  if (!ep)
+    return wh__oom();
+  atomic_init(&ep->refs, 1);
+  ep->enabled = 1;
+  ep->created_ms = wh__now_ms();
+  ep->name = wh__strdup(name);
+  ep->url = wh__strdup(url);
+  ep->description = description ? wh__strdup(description) : NULL;
+  ep->filters = calloc(1, sizeof *ep->filters);
+  ep->headers = calloc(1, sizeof *ep->headers);
+  ep->secrets = calloc(1, sizeof *ep->secrets);
+  if (!ep->name || !ep->url || (description && !ep->description) || !ep->filters || !ep->headers ||
+      !ep->secrets) {
+    endpoint_destroy(ep);
+    return wh__oom();
+  }
+  if ((rc = fresh_secret(&ep->secrets[0])) || (rc = wh__make_id("ep_", ep->id))) {
+    endpoint_destroy(ep);
+    return rc;
+  }
+  ep->nsecrets = 1;
+
+  pthread_rwlock_wrlock(&reg->lock);
+  for (size_t i = 0; i < reg->n; i++) {
+    if (strcmp(reg->eps[i]->name, name) == 0) {
+      pthread_rwlock_unlock(&reg->lock);
+      endpoint_destroy(ep);
+      return wh__fail(WH_EEXIST, "endpoint name: \"%.64s\" is already registered", name);
+    }
+  }
+  if (reg->n == reg->cap) {
+    size_t cap = reg->cap ? reg->cap * 2 : 16;
+    wh__endpoint **eps = realloc(reg->eps, cap * sizeof *eps);
+    if (!eps) {
+      pthread_rwlock_unlock(&reg->lock);
+      endpoint_destroy(ep);
+      return wh__oom();
+    }
+    reg->eps = eps;
+    reg->cap = cap;
+  }
+  if ((reg->n + 1) * 2 > reg->index_cap && index_rebuild(reg, reg->index_cap * 2)) {
+    pthread_rwlock_unlock(&reg->lock);
+    endpoint_destroy(ep);
+    return WH_ENOMEM;
+  }
+  ep->generation = ++reg->generation;
+  reg->eps[reg->n++] = ep;
+  reg->index[index_find(reg, ep->id)] = ep;
+  pthread_rwlock_unlock(&reg->lock);
+  if (id_out)
+    memcpy(id_out, ep->id, strlen(ep->id) + 1);
+  return WH_OK;
+}
+
+int wh_endpoint_remove(wh_registry *reg, const char *id)
+{
+  if (!reg || !id)
+    return wh__fail(WH_EINVAL, "endpoint: %s must not be NULL", reg ? "id" : "registry");
+  pthread_rwlock_wrlock(&reg->lock);
+  wh__endpoint *ep = lookup(reg, id);
+  if (!ep) {
+    pthread_rwlock_unlock(&reg->lock);
+    return wh__fail(WH_ENOTFOUND, "endpoint \"%.64s\": no such endpoint", id);
+  }
+  size_t pos = position(reg, ep);
+  memmove(reg->eps + pos, reg->eps + pos + 1, (reg->n - pos - 1) * sizeof *reg->eps);
+  reg->n--;
+  reg->generation++;
+  index_delete(reg, index_find(reg, id));
+  pthread_rwlock_unlock(&reg->lock);
+  wh__endpoint_unref(ep);
+  return WH_OK;
+}
+
+/* Apply `change` to a copy of endpoint id and swap it in. */
+typedef int (*change_fn)(wh__endpoint *copy, const void *arg);
+
+static int modify(wh_registry *reg, const char *id, change_fn change, const void *arg)
+{
+  if (!reg || !id)
+    return wh__fail(WH_EINVAL, "endpoint: %s must not be NULL", reg ? "id" : "registry");
+  pthread_rwlock_wrlock(&reg->lock);
+  wh__endpoint *old = lookup(reg, id);
+  if (!old) {
+    pthread_rwlock_unlock(&reg->lock);
+    return wh__fail(WH_ENOTFOUND, "endpoint \"%.64s\": no such endpoint", id);
+  }
+  wh__endpoint *ep = endpoint_clone(old);
+  int rc = ep ? change(ep, arg) : wh__oom();
+  if (rc == WH_OK)
+    replace(reg, old, ep);
+  else if (ep)
+    endpoint_destroy(ep);
+  pthread_rwlock_unlock(&reg->lock);
+  return rc;
+}
+
+typedef struct {
+  int enabled;
+  const char *reason;
+} enable_arg;
+
+static int change_enabled(wh__endpoint *ep, const void *arg)
+{
+  const enable_arg *a = arg;
+  char *reason = NULL;
+  if (!a->enabled && a->reason && !(reason = wh__strdup(a->reason)))
+    return wh__oom();
+  free(ep->disabled_reason);
+  ep->disabled_reason = reason;
+  ep->enabled = a->enabled;
+  return WH_OK;
+}
+
+int wh_endpoint_set_enabled(wh_registry *reg, const char *id, int enabled)
+{
+  enable_arg a = {enabled != 0, NULL};
+  return modify(reg, id, change_enabled, &a);
+}
+
+int wh__registry_disable(wh_registry *reg, const char *id, const char *reason)
+{
+  enable_arg a = {0, reason};
+  return modify(reg, id, change_enabled, &a);
+}
+
+static int change_url(wh__endpoint *ep, const void *arg)
+{
+  char *url = wh__strdup(arg);
+  if (!url)
+    return wh__oom();
+  free(ep->url);
+  ep->url = url;
+  return WH_OK;
+}
+
+int wh_endpoint_set_url(wh_registry *reg, const char *id, const char *url)
+{
+  int rc = wh__url_validate("endpoint url", url);
+  return rc ? rc : modify(reg, id, change_url, url);
+}
+
+static int change_subscribe(wh__endpoint *ep, const void *arg)
+{
+  for (size_t i = 0; i < ep->nfilters; i++)
+    if (strcmp(ep->filters[i], arg) == 0)
+      return WH_OK;
+  if (ep->nfilters >= MAX_FILTERS)
+    return wh__fail(WH_EINVAL, "filter: an endpoint has at most %d patterns", MAX_FILTERS);
+  if (!(ep->filters[ep->nfilters] = wh__strdup(arg)))
+    return wh__oom();
+  ep->nfilters++;
+  return WH_OK;
+}
+
+static int pattern_check(const char *pattern)
+{
+  if (!pattern)
+    return wh__fail(WH_EINVAL, "filter: pattern must not be NULL");
+  if (strlen(pattern) > 2 * 64 + 1 || !wh__pattern_valid(pattern))
+    return wh__fail(WH_EINVAL,
+                    "filter \"%.80s\": expected \"<resource_type>.<event_type>\" with names of "
+                    "[A-Za-z0-9_-] or \"*\" in either part, or \"*\"",
+                    pattern);
+  return WH_OK;
+}
+
+int wh_endpoint_subscribe(wh_registry *reg, const char *id, const char *pattern)
+{
+  int rc = pattern_check(pattern);
+  return rc ? rc : modify(reg, id, change_subscribe, pattern);
+}
+
+static int change_unsubscribe(wh__endpoint *ep, const void *arg)
+{
+  for (size_t i = 0; i < ep->nfilters; i++) {
+    if (strcmp(ep->filters[i], arg) == 0) {
+      free(ep->filters[i]);
+      memmove(ep->filters + i, ep->filters + i + 1, (ep->nfilters - i - 1) * sizeof *ep->filters);
+      ep->nfilters--;
+      return WH_OK;
+    }
+  }
+  return wh__fail(WH_ENOTFOUND, "filter \"%.80s\": the endpoint has no such pattern", (const char *)arg);
+}
+
+int wh_endpoint_unsubscribe(wh_registry *reg, const char *id, const char *pattern)
+{
+  int rc = pattern_check(pattern);
+  return rc ? rc : modify(reg, id, change_unsubscribe, pattern);
+}
+
+typedef struct {
+  const char *name, *value;
+} header_arg;
+
+static int change_header(wh__endpoint *ep, const void *arg)
+{
+  const header_arg *h = arg;
+  size_t nl = strlen(h->name);
+  size_t i = 0;
+  for (; i < ep->nheaders; i++)
+    if (strncasecmp(ep->headers[i], h->name, nl) == 0 && ep->headers[i][nl] == ':')
+      break;
+  if (!h->value) {
+    if (i == ep->nheaders)
+      return WH_OK;
+    free(ep->headers[i]);
+    memmove(ep->headers + i, ep->headers + i + 1, (ep->nheaders - i - 1) * sizeof *ep->headers);
+    ep->nheaders--;
+    return WH_OK;
+  }
+  if (i == ep->nheaders && ep->nheaders >= MAX_HEADERS)
+    return wh__fail(WH_EINVAL, "header: an endpoint has at most %d custom headers", MAX_HEADERS);
+  size_t vl = strlen(h->value);
+  char *line = malloc(nl + 2 + vl + 1);
+  if (!line)
+    return wh__oom();
+  memcpy(line, h->name, nl);
+  memcpy(line + nl, ": ", 2);
+  memcpy(line + nl + 2, h->value, vl + 1);
+  if (i < ep->nheaders)
+    free(ep->headers[i]);
+  else
+    ep->nheaders++;
+  ep->headers[i] = line;
+  return WH_OK;
+}
+
+int wh_endpoint_set_header(wh_registry *reg, const char *id, const char *name, const char *value)
+{
+  int rc = header_valid(name, value);
+  header_arg h = {name, value};
+  return rc ? rc : modify(reg, id, change_header, &h);
+}
+
+typedef struct {
+  wh__secret fresh;
+  unsigned grace_seconds;
+} rotate_arg;
+
+static int change_rotate(wh__endpoint *ep, const void *arg)
+{
+  const rotate_arg *r = arg;
+  int64_t now = wh__now_ms();
+  /* Keep only secrets still in their grace period, and the current one if it gets one. */
+  size_t keep = 0;
+  for (size_t i = 0; i < ep->nsecrets; i++) {
+    wh__secret s = ep->secrets[i];
+    if (s.expires_ms == 0 && r->grace_seconds > 0)
+      s.expires_ms = now + (int64_t)r->grace_seconds * 1000;
+    if (s.expires_ms > now && keep + 1 < MAX_SECRETS) {
+      ep->secrets[keep++] = s;
+    } else {
+      OPENSSL_cleanse(s.text, strlen(s.text));
+      free(s.text);
+    }
+  }
+  memmove(ep->secrets + 1, ep->secrets, keep * sizeof *ep->secrets);
+  ep->secrets[0] = r->fresh;
+  ep->secrets[0].text = wh__strdup(r->fresh.text);
+  ep->nsecrets = keep + (ep->secrets[0].text ? 1 : 0);
+  if (!ep->secrets[0].text) {
+    memmove(ep->secrets, ep->secrets + 1, keep * sizeof *ep->secrets);
+    return wh__oom();
+  }
+  return WH_OK;
+}
+
+int wh_endpoint_rotate_secret(wh_registry *reg, const char *id, const char *new_secret,
+                              unsigned grace_seconds)
+{
+  rotate_arg r = {.grace_seconds = grace_seconds};
+  int rc = new_secret ? new_secret_valid(new_secret, &r.fresh) : fresh_secret(&r.fresh);
+  if (rc)
+    return rc;
+  rc = modify(reg, id, change_rotate, &r);
+  OPENSSL_cleanse(r.fresh.text, strlen(r.fresh.text));
+  free(r.fresh.text);
+  OPENSSL_cleanse(&r, sizeof r);
+  return rc;
+}
+
+/* ---- reads ------------------------------------------------------------------------- */
+
+wh__endpoint *wh__registry_get(wh_registry *reg, const char *id)
+{
+  pthread_rwlock_rdlock(&reg->lock);
+  wh__endpoint *ep = lookup(reg, id);
+  if (ep)
+    wh__endpoint_ref(ep);
+  pthread_rwlock_unlock(&reg->lock);
+  return ep;
+}
+
+int wh__registry_match(wh_registry *reg, const char *type, wh__endpoint ***out, size_t *n)
+{
+  pthread_rwlock_rdlock(&reg->lock);
+  wh__endpoint **v = malloc((reg->n ? reg->n : 1) * sizeof *v);
+  size_t k = 0;
+  if (v) {
+    for (size_t i = 0; i < reg->n; i++) {
+      wh__endpoint *ep = reg->eps[i];
+      if (ep->enabled && wh__endpoint_matches(ep, type)) {
+        wh__endpoint_ref(ep);
+        v[k++] = ep;
+      }
+    }
+  }
+  pthread_rwlock_unlock(&reg->lock);
+  if (!v)
+    return wh__oom();
+  *out = v;
+  *n = k;
+  return WH_OK;
+}
+
+int wh_endpoint_secret(wh_registry *reg, const char *id, char *buf, size_t len)
+{
+  if (!reg || !id || !buf)
+    return wh__fail(WH_EINVAL, "endpoint secret: %s must not be NULL",
+                    !reg ? "registry" : !id ? "id" : "buf");
+  wh__endpoint *ep = wh__registry_get(reg, id);
+  if (!ep)
+    return wh__fail(WH_ENOTFOUND, "endpoint \"%.64s\": no such endpoint", id);
+  int rc = wh__copy_out("endpoint secret buffer", ep->secrets[0].text, buf, len);
+  wh__endpoint_unref(ep);
+  return rc;
+}
+
+static void iso_time(int64_t ms, char out[64])
+{
+  time_t s = (time_t)(ms / 1000);
+  struct tm tm;
+  gmtime_r(&s, &tm);
+  snprintf(out, 64, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+           tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+}
+
+static cJSON *endpoint_json(const wh__endpoint *ep)
+{
+  cJSON *o = cJSON_CreateObject();
+  cJSON *filters = cJSON_CreateArray();
+  cJSON *headers = cJSON_CreateObject();
+  char when[64];
+  iso_time(ep->created_ms, when);
+  if (!o || !filters || !headers) {
+    cJSON_Delete(o);
+    cJSON_Delete(filters);
+    cJSON_Delete(headers);
+    return NULL;
+  }
+  cJSON_AddStringToObject(o, "id", ep->id);
+  cJSON_AddStringToObject(o, "name", ep->name);
+  cJSON_AddStringToObject(o, "url", ep->url);
+  if (ep->description)
+    cJSON_AddStringToObject(o, "description", ep->description);
+  else
+    cJSON_AddNullToObject(o, "description");
+  cJSON_AddBoolToObject(o, "enabled", ep->enabled);
+  for (size_t i = 0; i < ep->nfilters; i++)
+    cJSON_AddItemToArray(filters, cJSON_CreateString(ep->filters[i]));
+  cJSON_AddItemToObject(o, "filters", filters);
+  for (size_t i = 0; i < ep->nheaders; i++) {
+    const char *colon = strchr(ep->headers[i], ':');
+    char *name = wh__strndup(ep->headers[i], (size_t)(colon - ep->headers[i]));
+    if (name)
+      cJSON_AddStringToObject(headers, name, colon + 2);
+    free(name);
+  }
+  cJSON_AddItemToObject(o, "headers", headers);
+  cJSON_AddStringToObject(o, "created_at", when);
+  if (ep->disabled_reason)
+    cJSON_AddStringToObject(o, "disabled_reason", ep->disabled_reason);
+  else
+    cJSON_AddNullToObject(o, "disabled_reason");
+  return o;
+}
+
+static int print_json(cJSON *doc, char **json_out)
+{
+  char *s = doc ? cJSON_PrintUnformatted(doc) : NULL;
+  cJSON_Delete(doc);
+  if (!s)
+    return wh__oom();
+  /* cJSON's allocator is malloc (we never change its hooks), so wh_free() frees it. */
+  *json_out = s;
+  return WH_OK;
+}
+
+int wh_endpoint_get_json(wh_registry *reg, const char *id, char **json_out)
+{
+  if (!reg || !id || !json_out)
+    return wh__fail(WH_EINVAL, "endpoint json: %s must not be NULL",
+                    !reg ? "registry" : !id ? "id" : "json_out");
+  wh__endpoint *ep = wh__registry_get(reg, id);
+  if (!ep)
+    return wh__fail(WH_ENOTFOUND, "endpoint \"%.64s\": no such endpoint", id);
+  int rc = print_json(endpoint_json(ep), json_out);
+  wh__endpoint_unref(ep);
+  return rc;
+}
+
+int wh_endpoint_list_json(wh_registry *reg, char **json_out)
+{
+  if (!reg || !json_out)
+    return wh__fail(WH_EINVAL, "endpoint list: %s must not be NULL", reg ? "json_out" : "registry");
+  cJSON *arr = cJSON_CreateArray();
+  pthread_rwlock_rdlock(&reg->lock);
+  for (size_t i = 0; arr && i < reg->n; i++) {
+    cJSON *o = endpoint_json(reg->eps[i]);
+    if (!o) {
+      cJSON_Delete(arr);
+      arr = NULL;
+      break;
+    }
+    cJSON_AddItemToArray(arr, o);
+  }
+  pthread_rwlock_unlock(&reg->lock);
+  return print_json(arr, json_out);
+}
+
+size_t wh__endpoint_sign(const wh__endpoint *ep, const char *msg_id, int64_t ts, const void *body,
+                         size_t body_len, int64_t now_ms, char *out, size_t len)
+{
+  size_t used = 0;
+  for (size_t i = 0; i < ep->nsecrets; i++) {
+    const wh__secret *s = &ep->secrets[i];
+    if (s->expires_ms != 0 && s->expires_ms <= now_ms)
+      continue;
+    char sig[WH__SIG_MAX];
+    wh__sign_raw(s->key, (size_t)s->key_len, msg_id, ts, body, body_len, sig);
+    size_t sl = strlen(sig);
+    if (used + (used ? 1 : 0) + sl + 1 > len)
+      return 0;
+    if (used)
+      out[used++] = ' ';
+    memcpy(out + used, sig, sl + 1);
+    used += sl;
+  }
+  return used;
+}
+
+int wh_endpoint_signature(wh_registry *reg, const char *id, const char *msg_id, int64_t timestamp,
+                          const void *body, size_t body_len, char *header_out, size_t len)
+{
+  if (!reg || !id || !msg_id || !*msg_id || !header_out || (!body && body_len))
+    return wh__fail(WH_EINVAL, "endpoint signature: %s",
+                    !reg ? "registry must not be NULL" : !id ? "id must not be NULL"
+                    : (!msg_id || !*msg_id) ? "msg_id must not be empty"
+                    : !header_out ? "header_out must not be NULL" : "body is NULL with a length");
+  wh__endpoint *ep = wh__registry_get(reg, id);
+  if (!ep)
+    return wh__fail(WH_ENOTFOUND, "endpoint \"%.64s\": no such endpoint", id);
+  size_t n = wh__endpoint_sign(ep, msg_id, timestamp, body, body_len, wh__now_ms(), header_out, len);
+  wh__endpoint_unref(ep);
+  if (n == 0)
+    return wh__fail(WH_ERANGE, "endpoint signature: buffer of %zu bytes is too small", len);
+  return WH_OK;
+}
