@@ -1,0 +1,91 @@
+/* The dispatcher's internals, shared by dispatcher.c (scheduling), http.c
+   (one attempt on the wire) and health.c (per-endpoint breaker and limits). */
+#ifndef WEBHOOK_DISPATCH_H
+#define WEBHOOK_DISPATCH_H
+
+#include "internal.h"
+#include "retry.h"
+
+#include <pthread.h>
+
+/* One emitted event: its id and the exact bytes sent, shared by its deliveries. */
+typedef struct wh__msg {
+  atomic_int refs;
+  size_t len;
+  char id[WH_ID_MAX];
+  char body[]; /* NUL-terminated */
+} wh__msg;
+
+struct wh__epq;
+
+/* One message to one endpoint, until it is delivered or fails for good. */
+typedef struct wh__delivery {
+  wh__msg *msg;
+  struct wh__epq *q;
+  int attempt;          /* attempts made so far */
+  int retries_used;     /* schedule entries consumed */
+  int fast_retry_used;  /* the one immediate retry after a fast connection failure */
+  int64_t due_ms;       /* wall clock, when scheduled */
+  size_t heap_idx;
+  struct wh__delivery *next; /* in its endpoint's ready FIFO */
+} wh__delivery;
+
+/* Circuit breaker (Convoy's numbers by default): counts in a sliding window of buckets. */
+#define WH__BREAKER_BUCKETS 10
+typedef struct {
+  int64_t bucket_start[WH__BREAKER_BUCKETS];
+  int requests[WH__BREAKER_BUCKETS], failures[WH__BREAKER_BUCKETS];
+  int state;          /* WH__BREAKER_CLOSED / OPEN / HALF_OPEN */
+  int64_t open_until; /* wall ms */
+} wh__breaker;
+enum { WH__BREAKER_CLOSED, WH__BREAKER_OPEN, WH__BREAKER_HALF_OPEN };
+
+/* The dispatcher's view of one endpoint: its queue and its health. */
+typedef struct wh__epq {
+  char id[WH_ID_MAX];
+  wh__delivery *head, *tail; /* due now, oldest first */
+  size_t ready;
+  size_t pending;            /* not yet finished: ready + scheduled + in flight */
+  int in_flight;
+  int limit;                 /* adaptive: drops to 1 on timeouts, grows back on success */
+  int in_ring;
+  struct wh__epq *ring_next, *ring_prev;
+  int blocked;               /* has ready work but the breaker is open */
+  struct wh__epq *blocked_next;
+  wh__breaker breaker;
+  int64_t failing_since;     /* wall ms of the first failure since the last success; 0 = healthy */
+  struct wh__epq *hnext;
+} wh__epq;
+
+typedef struct wh__opts {
+  int workers, max_in_flight, max_per_endpoint;
+  long timeout_ms, connect_timeout_ms;
+  int64_t schedule[WH__MAX_SCHEDULE];
+  int nschedule;
+  int allow_private;
+  long queue_limit;
+  char *user_agent, *ca_file;
+  int jitter_pct;
+  int64_t disable_after_ms, breaker_window_ms, breaker_cooldown_ms, throttle_min_ms;
+  int breaker_min_requests, breaker_failure_pct;
+  long max_body;
+} wh__opts;
+
+/* What one attempt came to, as http.c saw it. */
+typedef struct {
+  int http_status;         /* 0: no response */
+  int transport_error;     /* a CURLcode, 0 for none */
+  int timed_out, connect_failed, policy_refused;
+  int64_t duration_ms;
+  char retry_after[72];
+  int has_retry_after;
+  char error[320];         /* "" on success */
+} wh__outcome;
+
+/* ---- health.c ---- */
+void wh__breaker_record(wh__breaker *b, const wh__opts *o, int64_t now, int failed);
+/* May the endpoint start another request now? Moves OPEN to HALF_OPEN when due. */
+int wh__breaker_allows(wh__breaker *b, int in_flight, int64_t now);
+int wh__is_throttle_status(int status);
+
+#endif

@@ -1,0 +1,1204 @@
+/*
+ * The dispatcher: emit fans an event out into deliveries, worker threads
+ * drive many transfers each through libcurl's multi interface.
+ *
+ * Scheduling, under one mutex (d->mu):
+ *  - each endpoint has a FIFO of deliveries due now (wh__epq);
+ *  - endpoints that have due work and may start a request now sit in a ring,
+ *    served round-robin, so one endpoint's backlog or slowness cannot hold
+ *    back the others;
+ *  - retries wait in a min-heap by due time; a worker's poll timeout is the
+ *    time to the earliest one, so nothing sleeps and no thread blocks on one;
+ *  - an endpoint may use at most min(its adaptive limit, its fair share of
+ *    WH_OPT_MAX_IN_FLIGHT) requests at once: one that times out drops to a
+ *    single request until it answers again.
+ * Network work and callbacks happen outside the mutex.
+ */
+#include "dispatch.h"
+#include "http.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define DEFAULT_SCHEDULE "5,300,1800,7200,18000,36000,36000"
+#define MAX_WORKERS 64
+#define IDLE_POLL_MS 1000
+
+typedef struct worker {
+  wh_dispatcher *d;
+  pthread_t thread;
+  CURLM *multi;
+  int in_flight;
+  int polling;       /* in curl_multi_poll: wake it to hand over work */
+  wh__xfer *free_xfers;
+  wh__xfer *active;  /* transfers added to multi */
+  int index;
+} worker;
+
+enum { ST_NEW, ST_RUNNING, ST_STOPPED };
+
+struct wh_dispatcher {
+  wh_registry *reg;
+  wh__opts o;
+  wh_result_cb on_result;
+  void *on_result_ud;
+  wh_disabled_cb on_disabled;
+  void *on_disabled_ud;
+
+  pthread_mutex_t mu;
+  pthread_cond_t idle_cv;
+  int state;
+  int accepting;  /* emit allowed */
+  int stopping;   /* workers take no new work */
+  int aborting;   /* workers abandon what is in flight */
+  worker *workers;
+  int nworkers_started;
+  int wake_next;
+
+  /* scheduling state, under mu */
+  wh__epq **qtab;
+  size_t qcap, nq;
+  wh__epq *ring;        /* endpoints with work they may start now */
+  wh__epq *blocked;     /* endpoints with work, held back by an open breaker */
+  wh__delivery **heap;  /* scheduled retries, earliest first */
+  size_t nheap, heapcap;
+  long pending;         /* deliveries not finished */
+  int in_flight;
+  int active_endpoints; /* endpoints with pending work */
+};
+
+struct wh_result {
+  const char *message_id, *endpoint_id, *error;
+  int outcome, attempt, http_status, endpoint_disabled;
+  int64_t next_attempt_ms, duration_ms;
+};
+
+static _Atomic(wh_dispatcher *) default_dispatcher;
+/* The dispatcher whose callback this thread is running, to refuse stop/drain/free there. */
+static _Thread_local wh_dispatcher *in_callback;
+
+/* ---- messages --------------------------------------------------------------- */
+
+static void msg_unref(wh__msg *m)
+{
+  if (m && atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) == 1)
+    free(m);
+}
+
+/* ---- options ------------------------------------------------------------------ */
+
+static int opts_init(wh__opts *o)
+{
+  memset(o, 0, sizeof *o);
+  o->workers = 2;
+  o->max_in_flight = 256;
+  o->max_per_endpoint = 16;
+  o->timeout_ms = 15000;
+  o->connect_timeout_ms = 5000;
+  o->queue_limit = 1000000;
+  o->jitter_pct = 20;
+  o->disable_after_ms = 5LL * 24 * 3600 * 1000;
+  o->breaker_window_ms = 300000;
+  o->breaker_min_requests = 10;
+  o->breaker_failure_pct = 70;
+  o->breaker_cooldown_ms = 30000;
+  o->throttle_min_ms = 60000;
+  o->max_body = 1048576;
+  o->user_agent = wh__strdup("libwebhook/" WH_VERSION_STRING);
+  if (!o->user_agent)
+    return wh__oom();
+  return wh__schedule_parse(DEFAULT_SCHEDULE, o->schedule, WH__MAX_SCHEDULE, &o->nschedule);
+}
+
+static int in_range(const char *what, long v, long lo, long hi)
+{
+  if (v < lo || v > hi)
+    return wh__fail(WH_EINVAL, "%s: %ld is outside %ld..%ld", what, v, lo, hi);
+  return WH_OK;
+}
+
+int wh_dispatcher_set_int(wh_dispatcher *d, wh_option opt, long v)
+{
+  if (!d)
+    return wh__fail(WH_EINVAL, "dispatcher: must not be NULL");
+  if (d->state != ST_NEW)
+    return wh__fail(WH_ESTATE, "dispatcher option %d: options are set before wh_dispatcher_start", (int)opt);
+  wh__opts *o = &d->o;
+  int rc;
+  switch (opt) {
+  case WH_OPT_WORKERS:
+    if (!(rc = in_range("WH_OPT_WORKERS", v, 1, MAX_WORKERS))) o->workers = (int)v;
+    return rc;
+  case WH_OPT_MAX_IN_FLIGHT:
+    if (!(rc = in_range("WH_OPT_MAX_IN_FLIGHT", v, 1, 100000))) o->max_in_flight = (int)v;
+    return rc;
+  case WH_OPT_MAX_PER_ENDPOINT:
+    if (!(rc = in_range("WH_OPT_MAX_PER_ENDPOINT", v, 1, 100000))) o->max_per_endpoint = (int)v;
+    return rc;
+  case WH_OPT_TIMEOUT_MS:
+    if (!(rc = in_range("WH_OPT_TIMEOUT_MS", v, 1000, 30000))) o->timeout_ms = v;
+    return rc;
+  case WH_OPT_CONNECT_TIMEOUT_MS:
+    if (!(rc = in_range("WH_OPT_CONNECT_TIMEOUT_MS", v, 100, 30000))) o->connect_timeout_ms = v;
+    return rc;
+  case WH_OPT_ALLOW_PRIVATE_NETWORKS:
+    if (!(rc = in_range("WH_OPT_ALLOW_PRIVATE_NETWORKS", v, 0, 1))) o->allow_private = (int)v;
+    return rc;
+  case WH_OPT_QUEUE_LIMIT:
+    if (!(rc = in_range("WH_OPT_QUEUE_LIMIT", v, 1, 1000000000L))) o->queue_limit = v;
+    return rc;
+  case WH_OPT_RETRY_JITTER_PCT:
+    if (!(rc = in_range("WH_OPT_RETRY_JITTER_PCT", v, 0, 50))) o->jitter_pct = (int)v;
+    return rc;
+  case WH_OPT_DISABLE_AFTER_MS:
+    if (!(rc = in_range("WH_OPT_DISABLE_AFTER_MS", v, 0, 2147483647L))) o->disable_after_ms = v;
+    return rc;
+  case WH_OPT_BREAKER_WINDOW_MS:
+    if (!(rc = in_range("WH_OPT_BREAKER_WINDOW_MS", v, 10, 86400000L))) o->breaker_window_ms = v;
+    return rc;
+  case WH_OPT_BREAKER_MIN_REQUESTS:
+    if (!(rc = in_range("WH_OPT_BREAKER_MIN_REQUESTS", v, 1, 1000000L))) o->breaker_min_requests = (int)v;
+    return rc;
+  case WH_OPT_BREAKER_FAILURE_PCT:
+    if (!(rc = in_range("WH_OPT_BREAKER_FAILURE_PCT", v, 0, 100))) o->breaker_failure_pct = (int)v;
+    return rc;
+  case WH_OPT_BREAKER_COOLDOWN_MS:
+    if (!(rc = in_range("WH_OPT_BREAKER_COOLDOWN_MS", v, 1, 86400000L))) o->breaker_cooldown_ms = v;
+    return rc;
+  case WH_OPT_THROTTLE_MIN_DELAY_MS:
+    if (!(rc = in_range("WH_OPT_THROTTLE_MIN_DELAY_MS", v, 0, 86400000L))) o->throttle_min_ms = v;
+    return rc;
+  case WH_OPT_MAX_BODY_BYTES:
+    if (!(rc = in_range("WH_OPT_MAX_BODY_BYTES", v, 64, 64L * 1024 * 1024))) o->max_body = v;
+    return rc;
+  case WH_OPT_RETRY_SCHEDULE:
+  case WH_OPT_USER_AGENT:
+  case WH_OPT_CA_FILE:
+    return wh__fail(WH_EINVAL, "dispatcher option %d takes text: use wh_dispatcher_set_str", (int)opt);
+  }
+  return wh__fail(WH_EINVAL, "dispatcher option %d: no such option", (int)opt);
+}
+
+static int replace_str(char **slot, const char *v)
+{
+  char *copy = NULL;
+  if (v && !(copy = wh__strdup(v)))
+    return wh__oom();
+  free(*slot);
+  *slot = copy;
+  return WH_OK;
+}
+
+int wh_dispatcher_set_str(wh_dispatcher *d, wh_option opt, const char *v)
+{
+  if (!d)
+    return wh__fail(WH_EINVAL, "dispatcher: must not be NULL");
+  if (d->state != ST_NEW)
+    return wh__fail(WH_ESTATE, "dispatcher option %d: options are set before wh_dispatcher_start", (int)opt);
+  switch (opt) {
+  case WH_OPT_RETRY_SCHEDULE: {
+    int64_t delays[WH__MAX_SCHEDULE];
+    int n;
+    int rc = wh__schedule_parse(v, delays, WH__MAX_SCHEDULE, &n);
+    if (rc)
+      return rc;
+    memcpy(d->o.schedule, delays, sizeof delays);
+    d->o.nschedule = n;
+    return WH_OK;
+  }
+  case WH_OPT_USER_AGENT:
+    if (!v || !*v || strlen(v) > 256 || strpbrk(v, "\r\n"))
+      return wh__fail(WH_EINVAL, "WH_OPT_USER_AGENT: 1 to 256 bytes without CR or LF");
+    return replace_str(&d->o.user_agent, v);
+  case WH_OPT_CA_FILE:
+    if (v && !*v)
+      v = NULL;
+    return replace_str(&d->o.ca_file, v);
+  default:
+    return wh__fail(WH_EINVAL, "dispatcher option %d: not a text option (or no such option)", (int)opt);
+  }
+}
+
+int wh_dispatcher_on_result(wh_dispatcher *d, wh_result_cb cb, void *userdata)
+{
+  if (!d)
+    return wh__fail(WH_EINVAL, "dispatcher: must not be NULL");
+  if (d->state != ST_NEW)
+    return wh__fail(WH_ESTATE, "result callback: set it before wh_dispatcher_start");
+  d->on_result = cb;
+  d->on_result_ud = userdata;
+  return WH_OK;
+}
+
+int wh_dispatcher_on_disabled(wh_dispatcher *d, wh_disabled_cb cb, void *userdata)
+{
+  if (!d)
+    return wh__fail(WH_EINVAL, "dispatcher: must not be NULL");
+  if (d->state != ST_NEW)
+    return wh__fail(WH_ESTATE, "disabled callback: set it before wh_dispatcher_start");
+  d->on_disabled = cb;
+  d->on_disabled_ud = userdata;
+  return WH_OK;
+}
+
+/* ---- the timer heap ------------------------------------------------------------- */
+
+static void heap_swap(wh_dispatcher *d, size_t a, size_t b)
+{
+  wh__delivery *t = d->heap[a];
+  d->heap[a] = d->heap[b];
+  d->heap[b] = t;
+  d->heap[a]->heap_idx = a;
+  d->heap[b]->heap_idx = b;
+}
+
+static void heap_up(wh_dispatcher *d, size_t i)
+{
+  while (i > 0 && d->heap[(i - 1) / 2]->due_ms > d->heap[i]->due_ms) {
+    heap_swap(d, i, (i - 1) / 2);
+    i = (i - 1) / 2;
+  }
+}
+
+static void heap_down(wh_dispatcher *d, size_t i)
+{
+  for (;;) {
+    size_t l = 2 * i + 1, r = l + 1, m = i;
+    if (l < d->nheap && d->heap[l]->due_ms < d->heap[m]->due_ms)
+      m = l;
+    if (r < d->nheap && d->heap[r]->due_ms < d->heap[m]->due_ms)
+      m = r;
+    if (m == i)
+      return;
+    heap_swap(d, i, m);
+    i = m;
+  }
+}
+
+static int heap_push(wh_dispatcher *d, wh__delivery *dl)
+{
+  if (d->nheap == d->heapcap) {
+    size_t cap = d->heapcap ? d->heapcap * 2 : 256;
+    wh__delivery **h = realloc(d->heap, cap * sizeof *h);
+    if (!h)
+      return 0;
+    d->heap = h;
+    d->heapcap = cap;
+  }
+  dl->heap_idx = d->nheap;
+  d->heap[d->nheap++] = dl;
+  heap_up(d, dl->heap_idx);
+  return 1;
+}
+
+static wh__delivery *heap_pop(wh_dispatcher *d)
+{
+  wh__delivery *top = d->heap[0];
+  d->nheap--;
+  if (d->nheap) {
+    d->heap[0] = d->heap[d->nheap];
+    d->heap[0]->heap_idx = 0;
+    heap_down(d, 0);
+  }
+  return top;
+}
+
+/* ---- endpoint queues -------------------------------------------------------------- */
+
+static size_t hash_id(const char *s)
+{
+  uint64_t h = 1469598103934665603ULL;
+  for (; *s; s++)
+    h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+  return (size_t)h;
+}
+
+static int qtab_grow(wh_dispatcher *d)
+{
+  size_t cap = d->qcap ? d->qcap * 2 : 64;
+  wh__epq **t = calloc(cap, sizeof *t);
+  if (!t)
+    return 0;
+  for (size_t i = 0; i < d->qcap; i++) {
+    for (wh__epq *q = d->qtab[i], *next; q; q = next) {
+      next = q->hnext;
+      size_t b = hash_id(q->id) & (cap - 1);
+      q->hnext = t[b];
+      t[b] = q;
+    }
+  }
+  free(d->qtab);
+  d->qtab = t;
+  d->qcap = cap;
+  return 1;
+}
+
+static wh__epq *queue_for(wh_dispatcher *d, const char *id)
+{
+  if (d->qcap) {
+    for (wh__epq *q = d->qtab[hash_id(id) & (d->qcap - 1)]; q; q = q->hnext)
+      if (strcmp(q->id, id) == 0)
+        return q;
+  }
+  if ((d->nq + 1) * 2 > d->qcap && !qtab_grow(d))
+    return NULL;
+  wh__epq *q = calloc(1, sizeof *q);
+  if (!q)
+    return NULL;
+  memcpy(q->id, id, strlen(id) + 1);
+  q->limit = d->o.max_per_endpoint;
+  size_t b = hash_id(id) & (d->qcap - 1);
+  q->hnext = d->qtab[b];
+  d->qtab[b] = q;
+  d->nq++;
+  return q;
+}
+
+static int effective_limit(const wh_dispatcher *d, const wh__epq *q)
+{
+  int share = d->o.max_in_flight / (d->active_endpoints > 0 ? d->active_endpoints : 1);
+  if (share < 1)
+    share = 1;
+  return q->limit < share ? q->limit : share;
+}
+
+static void ring_remove(wh_dispatcher *d, wh__epq *q)
+{
+  if (!q->in_ring)
+    return;
+  if (q->ring_next == q) {
+    d->ring = NULL;
+  } else {
+    q->ring_prev->ring_next = q->ring_next;
+    q->ring_next->ring_prev = q->ring_prev;
+    if (d->ring == q)
+      d->ring = q->ring_next;
+  }
+  q->in_ring = 0;
+}
+
+static void ring_add(wh_dispatcher *d, wh__epq *q)
+{
+  if (q->in_ring)
+    return;
+  if (!d->ring) {
+    q->ring_next = q->ring_prev = q;
+    d->ring = q;
+  } else {
+    /* Insert at the tail: just before the head. */
+    q->ring_next = d->ring;
+    q->ring_prev = d->ring->ring_prev;
+    d->ring->ring_prev->ring_next = q;
+    d->ring->ring_prev = q;
+  }
+  q->in_ring = 1;
+}
+
+/* Put q where it belongs: in the ring if it has work it may start now, in the
+   blocked list if only its breaker holds it back, else in neither. */
+static void requeue(wh_dispatcher *d, wh__epq *q, int64_t now)
+{
+  int may = q->ready > 0 && q->in_flight < effective_limit(d, q);
+  if (may && !wh__breaker_allows(&q->breaker, q->in_flight, now)) {
+    ring_remove(d, q);
+    if (!q->blocked && q->breaker.state == WH__BREAKER_OPEN) {
+      q->blocked = 1;
+      q->blocked_next = d->blocked;
+      d->blocked = q;
+    }
+    return;
+  }
+  if (may)
+    ring_add(d, q);
+  else
+    ring_remove(d, q);
+}
+
+static void ready_push(wh_dispatcher *d, wh__delivery *dl, int64_t now)
+{
+  wh__epq *q = dl->q;
+  dl->next = NULL;
+  if (q->tail)
+    q->tail->next = dl;
+  else
+    q->head = dl;
+  q->tail = dl;
+  q->ready++;
+  requeue(d, q, now);
+}
+
+static wh__delivery *ready_pop(wh__epq *q)
+{
+  wh__delivery *dl = q->head;
+  q->head = dl->next;
+  if (!q->head)
+    q->tail = NULL;
+  q->ready--;
+  dl->next = NULL;
+  return dl;
+}
+
+/* Deliveries whose time has come go to their endpoint's queue; endpoints
+   whose breaker cooled down get another look. Returns ms until the next timer. */
+static int64_t promote_due(wh_dispatcher *d, int64_t now)
+{
+  while (d->nheap && d->heap[0]->due_ms <= now)
+    ready_push(d, heap_pop(d), now);
+  int64_t next = d->nheap ? d->heap[0]->due_ms - now : IDLE_POLL_MS;
+  for (wh__epq **pp = &d->blocked; *pp;) {
+    wh__epq *q = *pp;
+    if (q->breaker.state != WH__BREAKER_OPEN || q->breaker.open_until <= now) {
+      *pp = q->blocked_next;
+      q->blocked = 0;
+      requeue(d, q, now);
+    } else {
+      if (q->breaker.open_until - now < next)
+        next = q->breaker.open_until - now;
+      pp = &q->blocked_next;
+    }
+  }
+  return next < 0 ? 0 : next;
+}
+
+static int idle_now(const wh_dispatcher *d, int64_t now)
+{
+  return d->in_flight == 0 && !d->ring && (d->nheap == 0 || d->heap[0]->due_ms > now);
+}
+
+/* ---- results ------------------------------------------------------------------------- */
+
+static void report(wh_dispatcher *d, const wh_result *r)
+{
+  if (!d->on_result)
+    return;
+  wh_dispatcher *prev = in_callback;
+  in_callback = d;
+  d->on_result(r, d->on_result_ud);
+  in_callback = prev;
+}
+
+static void report_disabled(wh_dispatcher *d, const char *ep_id, const char *reason)
+{
+  if (!d->on_disabled)
+    return;
+  wh_dispatcher *prev = in_callback;
+  in_callback = d;
+  d->on_disabled(ep_id, reason, d->on_disabled_ud);
+  in_callback = prev;
+}
+
+/* A delivery is over: release it. Caller holds mu. */
+static void finish_locked(wh_dispatcher *d, wh__delivery *dl)
+{
+  wh__epq *q = dl->q;
+  q->pending--;
+  if (q->pending == 0)
+    d->active_endpoints--;
+  d->pending--;
+  msg_unref(dl->msg);
+  free(dl);
+}
+
+/* ---- one attempt's end ------------------------------------------------------------------ */
+
+typedef struct {
+  int outcome;            /* WH_DELIVERED / WH_RETRYING / WH_FAILED */
+  int64_t next_ms;        /* wall ms of the next attempt */
+  int disable;            /* disable the endpoint */
+  char disable_reason[96];
+} verdict;
+
+/* Decide what an attempt's outcome means for the delivery. Caller holds mu. */
+static void decide(wh_dispatcher *d, wh__delivery *dl, const wh__outcome *out, int64_t now, verdict *v)
+{
+  wh__epq *q = dl->q;
+  const wh__opts *o = &d->o;
+  memset(v, 0, sizeof *v);
+  int ok = out->error[0] == '\0';
+  if (!out->policy_refused)
+    wh__breaker_record(&q->breaker, o, now, !ok);
+  if (ok) {
+    q->failing_since = 0;
+    if (q->limit < o->max_per_endpoint)
+      q->limit++;
+    v->outcome = WH_DELIVERED;
+    return;
+  }
+  if (out->timed_out || out->connect_failed)
+    q->limit = 1; /* one request at a time until it answers again */
+  if (!q->failing_since)
+    q->failing_since = now;
+  if (out->http_status == 410) {
+    v->outcome = WH_FAILED;
+    v->disable = 1;
+    snprintf(v->disable_reason, sizeof v->disable_reason, "410 Gone");
+    return;
+  }
+  if (out->policy_refused) {
+    v->outcome = WH_FAILED; /* the destination will not become allowed by waiting */
+    return;
+  }
+  if (o->disable_after_ms > 0 && now - q->failing_since >= o->disable_after_ms) {
+    v->outcome = WH_FAILED;
+    v->disable = 1;
+    snprintf(v->disable_reason, sizeof v->disable_reason, "failing for %lld s",
+             (long long)((now - q->failing_since) / 1000));
+    return;
+  }
+  if (out->connect_failed && out->duration_ms < 1000 && !dl->fast_retry_used) {
+    dl->fast_retry_used = 1;
+    v->outcome = WH_RETRYING;
+    v->next_ms = now;
+    return;
+  }
+  if (dl->retries_used >= o->nschedule) {
+    v->outcome = WH_FAILED;
+    return;
+  }
+  wh__retry_input in = {
+    .scheduled_ms = o->schedule[dl->retries_used],
+    .jitter_pct = o->jitter_pct,
+    .r01 = wh__rand01(),
+    .throttled = wh__is_throttle_status(out->http_status),
+    .timed_out = out->timed_out,
+    .http_status = out->http_status,
+    .throttle_min_ms = o->throttle_min_ms,
+  };
+  in.has_retry_after = out->has_retry_after && wh__retry_after_parse(out->retry_after, now, &in.retry_after_ms);
+  dl->retries_used++;
+  v->outcome = WH_RETRYING;
+  v->next_ms = now + wh__next_delay(&in);
+}
+
+/* Fail every queued delivery of an endpoint that was just disabled. Caller
+   holds mu; the failed ones are moved to *out for reporting outside it. */
+static void drain_disabled_locked(wh_dispatcher *d, wh__epq *q, wh__delivery **out)
+{
+  while (q->ready) {
+    wh__delivery *dl = ready_pop(q);
+    dl->next = *out;
+    *out = dl;
+  }
+  for (size_t i = 0; i < d->nheap;) {
+    wh__delivery *dl = d->heap[i];
+    if (dl->q == q) {
+      d->heap[i] = d->heap[--d->nheap];
+      d->heap[i]->heap_idx = i;
+      if (i < d->nheap) {
+        heap_down(d, i);
+        heap_up(d, d->heap[i]->heap_idx < d->nheap ? d->heap[i]->heap_idx : i);
+      }
+      dl->next = *out;
+      *out = dl;
+    } else {
+      i++;
+    }
+  }
+  requeue(d, q, wh__now_ms());
+}
+
+static void fail_list(wh_dispatcher *d, wh__delivery *list, const char *why)
+{
+  for (wh__delivery *dl = list, *next; dl; dl = next) {
+    next = dl->next;
+    wh_result r = {.message_id = dl->msg->id, .endpoint_id = dl->q->id, .error = why, .outcome = WH_FAILED,
+                   .attempt = dl->attempt};
+    report(d, &r);
+    pthread_mutex_lock(&d->mu);
+    finish_locked(d, dl);
+    pthread_mutex_unlock(&d->mu);
+  }
+}
+
+static void complete(worker *w, wh__delivery *dl, const wh__outcome *out)
+{
+  wh_dispatcher *d = w->d;
+  verdict v;
+  wh__delivery *orphans = NULL;
+  int64_t now = wh__now_ms();
+
+  pthread_mutex_lock(&d->mu);
+  wh__epq *q = dl->q;
+  q->in_flight--;
+  d->in_flight--;
+  w->in_flight--;
+  dl->attempt++;
+  decide(d, dl, out, now, &v);
+  if (v.disable)
+    drain_disabled_locked(d, q, &orphans);
+  else
+    requeue(d, q, now);
+  pthread_mutex_unlock(&d->mu);
+
+  if (v.disable)
+    wh__registry_disable(d->reg, q->id, v.disable_reason);
+
+  wh_result r = {.message_id = dl->msg->id, .endpoint_id = q->id, .outcome = v.outcome,
+                 .attempt = dl->attempt, .http_status = out->http_status,
+                 .error = out->error[0] ? out->error : NULL, .endpoint_disabled = v.disable,
+                 .next_attempt_ms = v.outcome == WH_RETRYING ? v.next_ms : 0, .duration_ms = out->duration_ms};
+  report(d, &r);
+  if (v.disable)
+    report_disabled(d, q->id, v.disable_reason);
+
+  pthread_mutex_lock(&d->mu);
+  if (v.outcome == WH_RETRYING) {
+    dl->due_ms = v.next_ms;
+    if (v.next_ms <= now)
+      ready_push(d, dl, now);
+    else if (!heap_push(d, dl)) /* no memory for the heap: retry at once rather than lose it */
+      ready_push(d, dl, now);
+  } else {
+    finish_locked(d, dl);
+  }
+  if (idle_now(d, now))
+    pthread_cond_broadcast(&d->idle_cv);
+  pthread_mutex_unlock(&d->mu);
+
+  if (orphans) {
+    char why[128];
+    snprintf(why, sizeof why, "endpoint disabled: %s", v.disable_reason);
+    fail_list(d, orphans, why);
+  }
+}
+
+/* ---- workers ------------------------------------------------------------------------------ */
+
+static wh__xfer *xfer_get(worker *w)
+{
+  wh__xfer *x = w->free_xfers;
+  if (x) {
+    w->free_xfers = x->next_free;
+    return x;
+  }
+  return calloc(1, sizeof *x);
+}
+
+static void active_add(worker *w, wh__xfer *x)
+{
+  x->act_prev = NULL;
+  x->act_next = w->active;
+  if (w->active)
+    w->active->act_prev = x;
+  w->active = x;
+}
+
+static void active_remove(worker *w, wh__xfer *x)
+{
+  if (x->act_prev)
+    x->act_prev->act_next = x->act_next;
+  else
+    w->active = x->act_next;
+  if (x->act_next)
+    x->act_next->act_prev = x->act_prev;
+  x->act_prev = x->act_next = NULL;
+}
+
+static void xfer_put(worker *w, wh__xfer *x)
+{
+  wh__xfer_reset(x);
+  x->next_free = w->free_xfers;
+  w->free_xfers = x;
+}
+
+/* Start one picked delivery, or settle it at once when it cannot be sent. */
+static void start(worker *w, wh__delivery *dl)
+{
+  wh_dispatcher *d = w->d;
+  wh__endpoint *ep = wh__registry_get(d->reg, dl->q->id);
+  wh__outcome out;
+  memset(&out, 0, sizeof out);
+  if (!ep || !ep->enabled) {
+    /* Removed or disabled since emit: it ends here, and can be replayed later. */
+    pthread_mutex_lock(&d->mu);
+    dl->q->in_flight--;
+    d->in_flight--;
+    w->in_flight--;
+    requeue(d, dl->q, wh__now_ms());
+    pthread_mutex_unlock(&d->mu);
+    fail_list(d, dl, ep ? "endpoint disabled" : "endpoint removed");
+    wh__endpoint_unref(ep);
+    return;
+  }
+  wh__xfer *x = xfer_get(w);
+  int rc = x ? wh__xfer_setup(x, &d->o, dl, ep) : wh__oom();
+  wh__endpoint_unref(ep);
+  if (rc == WH_OK && curl_multi_add_handle(w->multi, x->easy) == CURLM_OK) {
+    active_add(w, x);
+    return;
+  }
+  /* Could not even start: count it as a failed attempt so it is retried later. */
+  snprintf(out.error, sizeof out.error, "could not start the request: %s", wh_error_last());
+  if (x)
+    xfer_put(w, x);
+  complete(w, dl, &out);
+}
+
+/* Take work under the lock: round-robin over endpoints that may start a request. */
+static int pick(worker *w, wh__delivery **batch, int max, int64_t *wait_ms)
+{
+  wh_dispatcher *d = w->d;
+  int64_t now = wh__now_ms();
+  int n = 0;
+  *wait_ms = promote_due(d, now);
+  int cap = (d->o.max_in_flight + d->o.workers - 1) / d->o.workers;
+  while (!d->stopping && n < max && d->ring && w->in_flight < cap && d->in_flight < d->o.max_in_flight) {
+    wh__epq *q = d->ring;
+    wh__delivery *dl = ready_pop(q);
+    q->in_flight++;
+    d->in_flight++;
+    w->in_flight++;
+    batch[n++] = dl;
+    d->ring = q->ring_next; /* the next endpoint goes first next time */
+    requeue(d, q, now);
+  }
+  return n;
+}
+
+static void collect(worker *w)
+{
+  CURLMsg *m;
+  int left;
+  while ((m = curl_multi_info_read(w->multi, &left))) {
+    if (m->msg != CURLMSG_DONE)
+      continue;
+    wh__xfer *x = NULL;
+    curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&x);
+    CURLcode code = m->data.result;
+    curl_multi_remove_handle(w->multi, m->easy_handle);
+    active_remove(w, x);
+    wh__outcome out;
+    wh__xfer_outcome(x, code, &out);
+    wh__delivery *dl = x->dl;
+    xfer_put(w, x);
+    complete(w, dl, &out);
+  }
+}
+
+/* Stop with a deadline passed: give in-flight deliveries back, unattempted. */
+static void abandon_all(worker *w)
+{
+  wh_dispatcher *d = w->d;
+  while (w->active) {
+    wh__xfer *x = w->active;
+    active_remove(w, x);
+    curl_multi_remove_handle(w->multi, x->easy);
+    wh__delivery *dl = x->dl;
+    xfer_put(w, x);
+    pthread_mutex_lock(&d->mu);
+    dl->q->in_flight--;
+    d->in_flight--;
+    w->in_flight--;
+    ready_push(d, dl, wh__now_ms());
+    pthread_mutex_unlock(&d->mu);
+  }
+}
+
+static void *worker_main(void *arg)
+{
+  worker *w = arg;
+  wh_dispatcher *d = w->d;
+  enum { BATCH = 64 };
+  wh__delivery *batch[BATCH];
+  for (;;) {
+    int64_t wait_ms;
+    pthread_mutex_lock(&d->mu);
+    if (d->aborting || (d->stopping && w->in_flight == 0)) {
+      pthread_mutex_unlock(&d->mu);
+      break;
+    }
+    int n = pick(w, batch, BATCH, &wait_ms);
+    pthread_mutex_unlock(&d->mu);
+
+    for (int i = 0; i < n; i++)
+      start(w, batch[i]);
+    int running = 0;
+    curl_multi_perform(w->multi, &running);
+    collect(w);
+    if (n == BATCH)
+      continue; /* more may be waiting: take it before sleeping */
+
+    pthread_mutex_lock(&d->mu);
+    int more = d->ring && !d->stopping && w->in_flight < (d->o.max_in_flight + d->o.workers - 1) / d->o.workers &&
+               d->in_flight < d->o.max_in_flight;
+    w->polling = !more;
+    pthread_mutex_unlock(&d->mu);
+    if (!more) {
+      int timeout = (int)(wait_ms > IDLE_POLL_MS ? IDLE_POLL_MS : wait_ms);
+      curl_multi_poll(w->multi, NULL, 0, timeout, NULL);
+      pthread_mutex_lock(&d->mu);
+      w->polling = 0;
+      pthread_mutex_unlock(&d->mu);
+    }
+    curl_multi_perform(w->multi, &running);
+    collect(w);
+  }
+  abandon_all(w);
+  return NULL;
+}
+
+/* Wake a worker that sleeps in poll so it picks new work up. Caller holds mu. */
+static void wake_one(wh_dispatcher *d)
+{
+  int nw = d->nworkers_started;
+  for (int k = 0; k < nw; k++) {
+    worker *w = &d->workers[(d->wake_next + k) % nw];
+    if (w->polling) {
+      w->polling = 0;
+      d->wake_next = (int)((w - d->workers) + 1) % nw;
+      curl_multi_wakeup(w->multi);
+      return;
+    }
+  }
+}
+
+static void wake_all(wh_dispatcher *d)
+{
+  for (int i = 0; i < d->nworkers_started; i++)
+    curl_multi_wakeup(d->workers[i].multi);
+}
+
+/* ---- lifecycle ------------------------------------------------------------------------------- */
+
+int wh_dispatcher_new(wh_dispatcher **out, wh_registry *reg)
+{
+  if (!out)
+    return wh__fail(WH_EINVAL, "dispatcher: out must not be NULL");
+  *out = NULL;
+  if (!reg)
+    return wh__fail(WH_EINVAL, "dispatcher: registry must not be NULL");
+  if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+    return wh__fail(WH_ENOMEM, "dispatcher: libcurl failed to initialise");
+  wh_dispatcher *d = calloc(1, sizeof *d);
+  if (!d)
+    return wh__oom();
+  d->reg = reg;
+  int rc = opts_init(&d->o);
+  if (rc) {
+    free(d->o.user_agent);
+    free(d);
+    return rc;
+  }
+  pthread_mutex_init(&d->mu, NULL);
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_cond_init(&d->idle_cv, &ca);
+  pthread_condattr_destroy(&ca);
+  *out = d;
+  return WH_OK;
+}
+
+int wh_dispatcher_start(wh_dispatcher *d)
+{
+  if (!d)
+    return wh__fail(WH_EINVAL, "dispatcher: must not be NULL");
+  if (d->state != ST_NEW)
+    return wh__fail(WH_ESTATE, "dispatcher: already %s", d->state == ST_RUNNING ? "running" : "stopped");
+  d->workers = calloc((size_t)d->o.workers, sizeof *d->workers);
+  if (!d->workers)
+    return wh__oom();
+  int cap = (d->o.max_in_flight + d->o.workers - 1) / d->o.workers;
+  for (int i = 0; i < d->o.workers; i++) {
+    worker *w = &d->workers[i];
+    w->d = d;
+    w->index = i;
+    if (!(w->multi = curl_multi_init()))
+      break;
+    curl_multi_setopt(w->multi, CURLMOPT_MAXCONNECTS, (long)cap);
+  }
+  pthread_mutex_lock(&d->mu);
+  d->state = ST_RUNNING;
+  d->accepting = 1;
+  int rc = WH_OK;
+  for (int i = 0; i < d->o.workers; i++) {
+    if (!d->workers[i].multi || pthread_create(&d->workers[i].thread, NULL, worker_main, &d->workers[i]) != 0) {
+      rc = wh__fail(WH_ENOMEM, "dispatcher: could not start worker %d of %d", i + 1, d->o.workers);
+      break;
+    }
+    d->nworkers_started++;
+  }
+  pthread_mutex_unlock(&d->mu);
+  if (rc) {
+    wh_dispatcher_stop(d, 0);
+    return rc;
+  }
+  atomic_store(&default_dispatcher, d);
+  return WH_OK;
+}
+
+int wh_dispatcher_set_default(wh_dispatcher *d)
+{
+  atomic_store(&default_dispatcher, d);
+  return WH_OK;
+}
+
+int wh_dispatcher_emit(wh_dispatcher *d, wh_event *ev, char *msg_id_out, size_t len)
+{
+  if (!d) {
+    wh_event_free(ev);
+    return wh__fail(WH_EINVAL, "emit: dispatcher must not be NULL");
+  }
+  if (!ev)
+    return wh__fail(WH_EINVAL, "emit: event must not be NULL");
+  if (msg_id_out && len < WH_ID_MAX) {
+    wh_event_free(ev);
+    return wh__fail(WH_ERANGE, "emit: message id buffer of %zu bytes, at least WH_ID_MAX (%d) needed", len,
+                    WH_ID_MAX);
+  }
+  char type[2 * 64 + 2];
+  wh__event_type(ev, type, sizeof type);
+  char *json = NULL;
+  int rc = wh_event_to_json(ev, &json);
+  wh_event_free(ev);
+  if (rc)
+    return rc;
+  size_t blen = strlen(json);
+  if ((long)blen > d->o.max_body) {
+    free(json);
+    return wh__fail(WH_EINVAL, "emit: event is %zu bytes, more than the %ld allowed (WH_OPT_MAX_BODY_BYTES)",
+                    blen, d->o.max_body);
+  }
+  wh__msg *m = malloc(sizeof *m + blen + 1);
+  if (!m) {
+    free(json);
+    return wh__oom();
+  }
+  memcpy(m->body, json, blen + 1);
+  free(json);
+  m->len = blen;
+  atomic_init(&m->refs, 1);
+  if ((rc = wh__make_id("msg_", m->id))) {
+    free(m);
+    return rc;
+  }
+
+  wh__endpoint **eps = NULL;
+  size_t n = 0;
+  if ((rc = wh__registry_match(d->reg, type, &eps, &n))) {
+    free(m);
+    return rc;
+  }
+  /* All deliveries are allocated before the lock, so that the event is
+     either queued whole or not at all. */
+  wh__delivery **dls = n ? calloc(n, sizeof *dls) : NULL;
+  for (size_t i = 0; dls && i < n; i++) {
+    if (!(dls[i] = calloc(1, sizeof **dls))) {
+      for (size_t k = 0; k < i; k++)
+        free(dls[k]);
+      free(dls);
+      dls = NULL;
+    }
+  }
+  if (n && !dls) {
+    for (size_t i = 0; i < n; i++)
+      wh__endpoint_unref(eps[i]);
+    free(eps);
+    free(m);
+    return wh__oom();
+  }
+
+  pthread_mutex_lock(&d->mu);
+  if (!d->accepting) {
+    rc = wh__fail(WH_ESTATE, "emit: the dispatcher is %s", d->state == ST_NEW ? "not started" : "stopped");
+  } else if (d->pending + (long)n > d->o.queue_limit) {
+    rc = wh__fail(WH_EFULL, "emit: %zu deliveries would exceed the queue limit of %ld (%ld pending)", n,
+                  d->o.queue_limit, d->pending);
+  } else {
+    /* Reserve the endpoint queues first: if one cannot be had, nothing is queued. */
+    for (size_t i = 0; i < n && !rc; i++)
+      if (!(dls[i]->q = queue_for(d, eps[i]->id)))
+        rc = wh__oom();
+  }
+  if (rc == WH_OK) {
+    int64_t now = wh__now_ms();
+    atomic_store_explicit(&m->refs, (int)(n ? n : 1), memory_order_relaxed);
+    for (size_t i = 0; i < n; i++) {
+      wh__delivery *dl = dls[i];
+      dl->msg = m;
+      dl->due_ms = now;
+      if (dl->q->pending++ == 0)
+        d->active_endpoints++;
+      d->pending++;
+      ready_push(d, dl, now);
+    }
+    if (n)
+      wake_one(d);
+  }
+  pthread_mutex_unlock(&d->mu);
+
+  for (size_t i = 0; i < n; i++)
+    wh__endpoint_unref(eps[i]);
+  free(eps);
+  if (rc) {
+    for (size_t i = 0; i < n; i++)
+      free(dls[i]);
+    free(dls);
+    free(m);
+    return rc;
+  }
+  if (msg_id_out)
+    memcpy(msg_id_out, m->id, strlen(m->id) + 1);
+  free(dls);
+  if (n == 0)
+    msg_unref(m);
+  return WH_OK;
+}
+
+int wh_emit(wh_event *ev)
+{
+  wh_dispatcher *d = atomic_load(&default_dispatcher);
+  if (!d) {
+    wh_event_free(ev);
+    return wh__fail(WH_ESTATE, "emit: no dispatcher is running (start one, or name it with "
+                               "wh_dispatcher_set_default)");
+  }
+  return wh_dispatcher_emit(d, ev, NULL, 0);
+}
+
+static void deadline_after(struct timespec *ts, int timeout_ms)
+{
+  clock_gettime(CLOCK_MONOTONIC, ts);
+  ts->tv_sec += timeout_ms / 1000;
+  ts->tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+  if (ts->tv_nsec >= 1000000000L) {
+    ts->tv_sec++;
+    ts->tv_nsec -= 1000000000L;
+  }
+}
+
+int wh_dispatcher_drain(wh_dispatcher *d, int timeout_ms)
+{
+  if (!d)
+    return wh__fail(WH_EINVAL, "drain: dispatcher must not be NULL");
+  if (in_callback == d)
+    return wh__fail(WH_ESTATE, "drain: not from inside the dispatcher's own callback (it would wait on itself)");
+  struct timespec deadline;
+  deadline_after(&deadline, timeout_ms < 0 ? 0 : timeout_ms);
+  int rc = WH_OK;
+  pthread_mutex_lock(&d->mu);
+  if (d->state != ST_RUNNING || d->aborting) {
+    pthread_mutex_unlock(&d->mu);
+    return wh__fail(WH_ESTATE, "drain: the dispatcher is not running");
+  }
+  while (!idle_now(d, wh__now_ms())) {
+    /* Wake at least every 100 ms: a retry may come due with no worker event. */
+    struct timespec t, now;
+    deadline_after(&t, 100);
+    int bounded = timeout_ms >= 0;
+    if (bounded && (t.tv_sec > deadline.tv_sec || (t.tv_sec == deadline.tv_sec && t.tv_nsec > deadline.tv_nsec)))
+      t = deadline;
+    pthread_cond_timedwait(&d->idle_cv, &d->mu, &t);
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if (bounded && (now.tv_sec > deadline.tv_sec ||
+                    (now.tv_sec == deadline.tv_sec && now.tv_nsec >= deadline.tv_nsec))) {
+      if (!idle_now(d, wh__now_ms()))
+        rc = wh__fail(WH_ETIMEOUT, "drain: %d in flight or work still due after %d ms", d->in_flight,
+                      timeout_ms);
+      break;
+    }
+  }
+  pthread_mutex_unlock(&d->mu);
+  return rc;
+}
+
+int wh_dispatcher_stop(wh_dispatcher *d, int timeout_ms)
+{
+  if (!d)
+    return wh__fail(WH_EINVAL, "stop: dispatcher must not be NULL");
+  if (in_callback == d)
+    return wh__fail(WH_ESTATE, "stop: not from inside the dispatcher's own callback (it would join itself)");
+  pthread_mutex_lock(&d->mu);
+  if (d->state != ST_RUNNING) {
+    pthread_mutex_unlock(&d->mu);
+    return wh__fail(WH_ESTATE, "stop: the dispatcher is not running");
+  }
+  d->accepting = 0;
+  d->stopping = 1;
+  wake_all(d);
+  struct timespec deadline;
+  deadline_after(&deadline, timeout_ms < 0 ? 0 : timeout_ms);
+  int rc = WH_OK;
+  while (d->in_flight > 0) {
+    if (pthread_cond_timedwait(&d->idle_cv, &d->mu, &deadline) == ETIMEDOUT) {
+      if (d->in_flight > 0) {
+        rc = wh__fail(WH_ETIMEOUT, "stop: %d requests still in flight after %d ms; they stay pending",
+                      d->in_flight, timeout_ms);
+      }
+      break;
+    }
+  }
+  d->aborting = 1;
+  wake_all(d);
+  pthread_mutex_unlock(&d->mu);
+  for (int i = 0; i < d->nworkers_started; i++)
+    pthread_join(d->workers[i].thread, NULL);
+  pthread_mutex_lock(&d->mu);
+  d->state = ST_STOPPED;
+  pthread_mutex_unlock(&d->mu);
+  wh_dispatcher *self = d;
+  atomic_compare_exchange_strong(&default_dispatcher, &self, NULL);
+  return rc;
+}
+
+static void free_delivery(wh__delivery *dl)
+{
+  msg_unref(dl->msg);
+  free(dl);
+}
+
+void wh_dispatcher_free(wh_dispatcher *d)
+{
+  if (!d)
+    return;
+  if (in_callback == d) {
+    wh__fail(WH_ESTATE, "wh_dispatcher_free: not from inside the dispatcher's own callback; ignored");
+    return;
+  }
+  if (d->state == ST_RUNNING)
+    wh_dispatcher_stop(d, 0);
+  wh_dispatcher *self = d;
+  atomic_compare_exchange_strong(&default_dispatcher, &self, NULL);
+  for (int i = 0; d->workers && i < d->o.workers; i++) {
+    worker *w = &d->workers[i];
+    for (wh__xfer *x = w->free_xfers, *next; x; x = next) {
+      next = x->next_free;
+      wh__xfer_free(x);
+    }
+    if (w->multi)
+      curl_multi_cleanup(w->multi);
+  }
+  free(d->workers);
+  for (size_t i = 0; i < d->nheap; i++)
+    free_delivery(d->heap[i]);
+  free(d->heap);
+  for (size_t b = 0; b < d->qcap; b++) {
+    for (wh__epq *q = d->qtab[b], *next; q; q = next) {
+      next = q->hnext;
+      while (q->ready)
+        free_delivery(ready_pop(q));
+      free(q);
+    }
+  }
+  free(d->qtab);
+  free(d->o.user_agent);
+  free(d->o.ca_file);
+  pthread_cond_destroy(&d->idle_cv);
+  pthread_mutex_destroy(&d->mu);
+  free(d);
+}
+
+/* ---- result accessors --------------------------------------------------------------------- */
+
+const char *wh_result_message_id(const wh_result *r) { return r ? r->message_id : NULL; }
+const char *wh_result_endpoint_id(const wh_result *r) { return r ? r->endpoint_id : NULL; }
+int wh_result_outcome(const wh_result *r) { return r ? r->outcome : 0; }
+int wh_result_attempt(const wh_result *r) { return r ? r->attempt : 0; }
+int wh_result_http_status(const wh_result *r) { return r ? r->http_status : 0; }
+const char *wh_result_error(const wh_result *r) { return r ? r->error : NULL; }
+int64_t wh_result_next_attempt_ms(const wh_result *r) { return r ? r->next_attempt_ms : 0; }
+int64_t wh_result_duration_ms(const wh_result *r) { return r ? r->duration_ms : 0; }
+int wh_result_endpoint_disabled(const wh_result *r) { return r ? r->endpoint_disabled : 0; }

@@ -1,0 +1,187 @@
+/*
+ * One attempt on the wire, through libcurl: a POST of the exact message bytes
+ * with the Standard Webhooks headers. Redirects are not followed, only http
+ * and https are spoken, TLS is always verified, and the network policy is
+ * applied to the address each new connection actually goes to.
+ */
+#include "http.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
+{
+  wh__xfer *x = userp;
+  size_t n = size * nmemb;
+  x->seen += n;
+  if (x->kept < WH__RESPONSE_KEEP) {
+    size_t take = n < WH__RESPONSE_KEEP - x->kept ? n : WH__RESPONSE_KEEP - x->kept;
+    if (!x->body && !(x->body = malloc(WH__RESPONSE_KEEP + 1)))
+      return 0;
+    memcpy(x->body + x->kept, data, take);
+    x->kept += take;
+    x->body[x->kept] = '\0';
+  }
+  /* Past what the log keeps, the rest is of no use: cut the transfer short
+     rather than read a receiver's 100 MiB. The status is known by now. */
+  return x->seen > WH__RESPONSE_KEEP ? 0 : n;
+}
+
+static size_t on_header(char *line, size_t size, size_t nmemb, void *userp)
+{
+  wh__xfer *x = userp;
+  size_t n = size * nmemb;
+  if (n > 5 && strncmp(line, "HTTP/", 5) == 0) {
+    x->has_retry_after = 0; /* a new response (e.g. after 100 Continue) */
+  } else if (n > 12 && strncasecmp(line, "retry-after:", 12) == 0) {
+    size_t vl = n - 12;
+    if (vl >= sizeof x->retry_after)
+      vl = sizeof x->retry_after - 1;
+    memcpy(x->retry_after, line + 12, vl);
+    x->retry_after[vl] = '\0';
+    x->has_retry_after = 1;
+  }
+  return n;
+}
+
+static curl_socket_t on_open_socket(void *userp, curlsocktype purpose, struct curl_sockaddr *addr)
+{
+  wh__xfer *x = userp;
+  if (purpose == CURLSOCKTYPE_IPCXN && !x->opts->allow_private) {
+    const char *why = wh__addr_forbidden(&addr->addr);
+    if (why) {
+      x->policy_refused = 1;
+      snprintf(x->policy_why, sizeof x->policy_why, "network policy: destination address is %s", why);
+      return CURL_SOCKET_BAD;
+    }
+  }
+  return socket(addr->family, addr->socktype, addr->protocol);
+}
+
+static int add_header(wh__xfer *x, const char *line)
+{
+  struct curl_slist *l = curl_slist_append(x->headers, line);
+  if (!l)
+    return 0;
+  x->headers = l;
+  return 1;
+}
+
+int wh__xfer_setup(wh__xfer *x, const wh__opts *o, wh__delivery *dl, const wh__endpoint *ep)
+{
+  if (!x->easy && !(x->easy = curl_easy_init()))
+    return wh__oom();
+  CURL *e = x->easy;
+  x->dl = dl;
+  x->opts = o;
+  x->started_ms = wh__mono_ms();
+  x->errbuf[0] = '\0';
+
+  int64_t now_ms = wh__now_ms();
+  int64_t ts = now_ms / 1000;
+  /* Room for 8 secrets' "v1,<44>" entries. */
+  char sig[8 * (WH__SIG_MAX + 1) + 32], line[WH_ID_MAX + 32];
+  memcpy(sig, "webhook-signature: ", 19);
+  if (!wh__endpoint_sign(ep, dl->msg->id, ts, dl->msg->body, dl->msg->len, now_ms, sig + 19, sizeof sig - 19))
+    return wh__fail(WH_EINVAL, "endpoint %s: no active secret to sign with", ep->id);
+
+  int ok = add_header(x, "content-type: application/json") && add_header(x, "Expect:") && add_header(x, sig);
+  snprintf(line, sizeof line, "webhook-id: %s", dl->msg->id);
+  ok = ok && add_header(x, line);
+  snprintf(line, sizeof line, "webhook-timestamp: %lld", (long long)ts);
+  ok = ok && add_header(x, line);
+  for (size_t i = 0; ok && i < ep->nheaders; i++)
+    ok = add_header(x, ep->headers[i]);
+  if (!ok)
+    return wh__oom();
+
+  curl_easy_setopt(e, CURLOPT_URL, ep->url);
+  curl_easy_setopt(e, CURLOPT_POST, 1L);
+  const char *body = dl->msg->body;
+  curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
+  curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)dl->msg->len);
+  curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->headers);
+  curl_easy_setopt(e, CURLOPT_USERAGENT, o->user_agent);
+  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, o->timeout_ms);
+  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, o->connect_timeout_ms);
+  curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+  curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
+  curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+  if (o->ca_file) {
+    /* Trust the extra bundle besides the system's store, not instead of it. */
+    curl_easy_setopt(e, CURLOPT_CAINFO, o->ca_file);
+    if (access("/etc/ssl/certs", R_OK) == 0)
+      curl_easy_setopt(e, CURLOPT_CAPATH, "/etc/ssl/certs");
+  }
+  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+  curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
+  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+  curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
+  curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
+  curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, x);
+  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
+  curl_easy_setopt(e, CURLOPT_PRIVATE, x);
+  curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+  return WH_OK;
+}
+
+void wh__xfer_outcome(wh__xfer *x, CURLcode code, wh__outcome *out)
+{
+  memset(out, 0, sizeof *out);
+  long status = 0;
+  curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
+  out->http_status = (int)status;
+  out->duration_ms = wh__mono_ms() - x->started_ms;
+  out->transport_error = code;
+  if (x->has_retry_after) {
+    memcpy(out->retry_after, x->retry_after, sizeof out->retry_after);
+    out->has_retry_after = 1;
+  }
+  /* Once a status line has arrived the receiver has spoken: the status decides,
+     whatever happened to the body afterwards (cut short by us past what the
+     log keeps, dripped past the timeout, or reset). */
+  if (x->policy_refused) {
+    out->policy_refused = 1;
+    snprintf(out->error, sizeof out->error, "%s", x->policy_why);
+  } else if (status > 0) {
+    out->transport_error = 0;
+    if (status < 200 || status > 299)
+      snprintf(out->error, sizeof out->error, "HTTP %ld%s", status,
+               status >= 300 && status < 400 ? " (redirects are not followed)" : "");
+  } else if (code == CURLE_OPERATION_TIMEDOUT) {
+    out->timed_out = 1;
+    snprintf(out->error, sizeof out->error, "timeout after %lld ms: %s", (long long)out->duration_ms,
+             x->errbuf[0] ? x->errbuf : curl_easy_strerror(code));
+  } else {
+    out->connect_failed = code == CURLE_COULDNT_CONNECT || code == CURLE_COULDNT_RESOLVE_HOST;
+    snprintf(out->error, sizeof out->error, "%s", x->errbuf[0] ? x->errbuf : curl_easy_strerror(code));
+  }
+}
+
+void wh__xfer_reset(wh__xfer *x)
+{
+  curl_slist_free_all(x->headers);
+  x->headers = NULL;
+  free(x->body);
+  x->body = NULL;
+  x->kept = x->seen = 0;
+  x->policy_refused = 0;
+  x->has_retry_after = 0;
+  x->dl = NULL;
+}
+
+void wh__xfer_free(wh__xfer *x)
+{
+  if (!x)
+    return;
+  wh__xfer_reset(x);
+  if (x->easy)
+    curl_easy_cleanup(x->easy);
+  free(x);
+}

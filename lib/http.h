@@ -1,0 +1,36 @@
+/* One attempt on the wire: see http.c. */
+#ifndef WEBHOOK_HTTP_H
+#define WEBHOOK_HTTP_H
+
+#include "dispatch.h"
+
+#include <curl/curl.h>
+
+#define WH__RESPONSE_KEEP 20000
+
+typedef struct wh__xfer {
+  CURL *easy;
+  struct curl_slist *headers;
+  wh__delivery *dl;
+  const wh__opts *opts;
+  int64_t started_ms;  /* monotonic */
+  size_t kept, seen;   /* response bytes kept for the log, and seen in all */
+  char *body;          /* the first WH__RESPONSE_KEEP bytes of the response */
+  int policy_refused;
+  char policy_why[160];
+  char retry_after[72];
+  int has_retry_after;
+  char errbuf[CURL_ERROR_SIZE];
+  struct wh__xfer *next_free;               /* in the worker's pool */
+  struct wh__xfer *act_prev, *act_next;     /* in the worker's list of transfers in flight */
+} wh__xfer;
+
+/* Prepare x (easy handle reused) to POST dl's message to ep. */
+int wh__xfer_setup(wh__xfer *x, const wh__opts *o, wh__delivery *dl, const wh__endpoint *ep);
+/* Turn curl's verdict into an outcome. */
+void wh__xfer_outcome(wh__xfer *x, CURLcode code, wh__outcome *out);
+/* Drop per-request state, keep the easy handle (and so its connection cache use). */
+void wh__xfer_reset(wh__xfer *x);
+void wh__xfer_free(wh__xfer *x);
+
+#endif
