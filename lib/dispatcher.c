@@ -737,6 +737,8 @@ static void start(worker *w, wh__delivery *dl)
   complete(w, dl, &out);
 }
 
+static void wake_one(wh_dispatcher *d);
+
 /* Take work under the lock: round-robin over endpoints that may start a request. */
 static int pick(worker *w, wh__delivery **batch, int max, int64_t *wait_ms)
 {
@@ -755,6 +757,9 @@ static int pick(worker *w, wh__delivery **batch, int max, int64_t *wait_ms)
     d->ring = q->ring_next; /* the next endpoint goes first next time */
     requeue(d, q, now);
   }
+  /* Full here but not overall: another worker may take the rest. */
+  if (d->ring && !d->stopping && w->in_flight >= cap && d->in_flight < d->o.max_in_flight)
+    wake_one(d);
   return n;
 }
 
@@ -822,6 +827,8 @@ static void *worker_main(void *arg)
       continue; /* more may be waiting: take it before sleeping */
 
     pthread_mutex_lock(&d->mu);
+    /* Completions may have scheduled retries: the wait is computed afresh. */
+    wait_ms = promote_due(d, wh__now_ms());
     int more = d->ring && !d->stopping && w->in_flight < (d->o.max_in_flight + d->o.workers - 1) / d->o.workers &&
                d->in_flight < d->o.max_in_flight;
     w->polling = !more;
@@ -840,18 +847,21 @@ static void *worker_main(void *arg)
   return NULL;
 }
 
-/* Wake a worker that sleeps in poll so it picks new work up. Caller holds mu. */
+/* Wake the least loaded worker that sleeps in poll, so it picks new work up.
+   A worker at its share of WH_OPT_MAX_IN_FLIGHT could not take it. Caller holds mu. */
 static void wake_one(wh_dispatcher *d)
 {
-  int nw = d->nworkers_started;
-  for (int k = 0; k < nw; k++) {
-    worker *w = &d->workers[(d->wake_next + k) % nw];
-    if (w->polling) {
-      w->polling = 0;
-      d->wake_next = (int)((w - d->workers) + 1) % nw;
-      curl_multi_wakeup(w->multi);
-      return;
-    }
+  int cap = (d->o.max_in_flight + d->o.workers - 1) / d->o.workers;
+  worker *best = NULL;
+  for (int k = 0; k < d->nworkers_started; k++) {
+    worker *w = &d->workers[(d->wake_next + k) % d->nworkers_started];
+    if (w->polling && w->in_flight < cap && (!best || w->in_flight < best->in_flight))
+      best = w;
+  }
+  if (best) {
+    best->polling = 0;
+    d->wake_next = (int)(best - d->workers + 1) % d->nworkers_started;
+    curl_multi_wakeup(best->multi);
   }
 }
 
