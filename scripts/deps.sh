@@ -1,0 +1,43 @@
+# shellcheck shell=bash
+# The Debian 12 packages that building libwebhook and running its whole test suite
+# need. Sourced by scripts/test.sh (installs what is missing) and .ci/run (installs all).
+
+WEBHOOK_DEPS=(
+  build-essential cmake pkg-config binutils clang
+  libcurl4-openssl-dev libcjson-dev libssl-dev libsqlite3-dev libpq-dev libmicrohttpd-dev
+  # `pkg-config --static --libs libcurl` names these libraries, but Debian's
+  # libcurl4-openssl-dev only suggests their -dev packages. The install_consumer test
+  # links libwebhook.a with that list, as a user linking statically would.
+  libbrotli-dev libidn2-dev libkrb5-dev libldap2-dev libnghttp2-dev libpsl-dev
+  librtmp-dev libssh2-1-dev libzstd-dev zlib1g-dev
+  abigail-tools   # abidw, abidiff: the abi test
+  postgresql      # a server for the postgresql:// store tests
+  valgrind
+)
+
+# Print the packages of WEBHOOK_DEPS that are not installed, one a line.
+webhook_missing_deps() {
+  local p
+  for p in "${WEBHOOK_DEPS[@]}"; do
+    dpkg -s "$p" 2>/dev/null | grep -q '^Status: install ok installed' || echo "$p"
+  done
+}
+
+# Install the missing packages, through sudo when not root. Does nothing (and needs
+# neither root nor the network) when everything is there already.
+webhook_install_deps() {
+  local missing sudo=()
+  mapfile -t missing < <(webhook_missing_deps)
+  [ ${#missing[@]} -gt 0 ] || return 0
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || {
+      echo "missing packages: ${missing[*]}; install them as root (sudo not found)" >&2
+      return 1
+    }
+    sudo=(sudo)
+  fi
+  echo "installing missing packages: ${missing[*]}"
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y --no-install-recommends "${missing[@]}"
+}

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The README's test command: install the packages that are missing, configure, build and
+# run every test.
+#
+#   ./scripts/test.sh [-DOPTION=VALUE ...]    extra options go to cmake
+#
+# WEBHOOK_BUILD_DIR chooses the build directory (default: build).
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+# shellcheck source=scripts/deps.sh
+source scripts/deps.sh
+webhook_install_deps
+
+build=${WEBHOOK_BUILD_DIR:-build}
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWEBHOOK_BUILD_TESTS=ON "$@"
+cmake --build "$build" -j2
+ctest --test-dir "$build" --output-on-failure -j2
