@@ -7,6 +7,7 @@
 #include "support/check.h"
 #include "support/harness.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 
 static rcv *R;
@@ -83,7 +84,7 @@ static void retries_then_success(void)
   CHECK_OK(wh_dispatcher_emit(w.d, h_person_event(NULL, NULL), mid, sizeof mid));
   good_unaffected(&w, 1, 2000);
   CHECK(h_wait(&w.log, w.bad, WH_DELIVERED, 1, 5000));
-  h_result r;
+  h_result r = {0};
   CHECK(h_get(&w.log, w.bad, 0, &r));
   CHECK_INT(r.outcome, WH_RETRYING);
   CHECK_INT(r.attempt, 1);
@@ -114,7 +115,7 @@ static void exhausted_and_statuses(void)
   CHECK(h_wait(&w.log, w.bad, WH_FAILED, 1, 5000));
   CHECK_INT(h_count(&w.log, w.bad, WH_RETRYING), 2);
   CHECK_INT(rcv_count_path(R, w.bad_path), 3); /* attempts = entries + 1 */
-  h_result r;
+  h_result r = {0};
   CHECK(h_get(&w.log, w.bad, 2, &r) && r.attempt == 3 && r.outcome == WH_FAILED && r.next_ms == 0);
   good_unaffected(&w, 1, 1000);
   /* 1xx/3xx are failures as well: only 2xx counts. 201 and 204 succeed. */
@@ -139,7 +140,7 @@ static void redirects_not_followed(void)
     world_start(&w);
     CHECK_OK(wh_emit(h_person_event(NULL, NULL)));
     CHECK(h_wait(&w.log, w.bad, WH_FAILED, 1, 5000));
-    h_result r;
+    h_result r = {0};
     CHECK(h_get(&w.log, w.bad, 0, &r) && r.status == codes[i] && strstr(r.error, "redirect"));
     CHECK_INT(rcv_count_path(R, elsewhere), 0);
     good_unaffected(&w, 1, 1000);
@@ -155,7 +156,7 @@ static void gone_disables(void)
   world_start(&w);
   CHECK_OK(wh_emit(h_person_event(NULL, NULL)));
   CHECK(h_wait(&w.log, w.bad, WH_FAILED, 1, 5000));
-  h_result r;
+  h_result r = {0};
   CHECK(h_get(&w.log, w.bad, 0, &r) && r.status == 410 && r.disabled == 1 && r.attempt == 1);
   CHECK_INT(rcv_count_path(R, w.bad_path), 1); /* no more attempts */
   pthread_mutex_lock(&w.log.mu);
@@ -213,7 +214,7 @@ static void throttled(void)
     CHECK_OK(wh_emit(h_person_event(NULL, NULL)));
     CHECK(h_wait(&w.log, w.bad, WH_RETRYING, 1, 5000));
     good_unaffected(&w, 1, 1000);
-    h_result r;
+    h_result r = {0};
     CHECK(h_get(&w.log, w.bad, 0, &r));
     int64_t delay = r.next_ms - r.at_ms;
     if (delay < lo || delay > hi)
@@ -235,7 +236,7 @@ static void fast_connection_failure(void)
   world_start(&w);
   CHECK_OK(wh_emit(h_person_event(NULL, NULL)));
   CHECK(h_wait(&w.log, w.bad, WH_RETRYING, 2, 3000));
-  h_result a, b;
+  h_result a = {0}, b = {0};
   CHECK(h_get(&w.log, w.bad, 0, &a) && h_get(&w.log, w.bad, 1, &b));
   /* First failure: retried at once; second: on the schedule (1 s). */
   CHECK_INT(a.attempt, 1);
@@ -259,7 +260,7 @@ static void timeouts_and_stalls(void)
   CHECK_OK(wh_emit(h_person_event(NULL, NULL)));
   good_unaffected(&w, 1, 500);
   CHECK(h_wait(&w.log, w.bad, WH_RETRYING, 1, 4000));
-  h_result r;
+  h_result r = {0};
   CHECK(h_get(&w.log, w.bad, 0, &r));
   CHECK(strstr(r.error, "timeout") != NULL);
   CHECK_INT(r.status, 0);
@@ -332,7 +333,7 @@ static void broken_responses(void)
   CHECK_OK(wh_emit(h_person_event(NULL, NULL)));
   good_unaffected(&w, 1, 500);
   CHECK(h_wait(&w.log, w.bad, 0, 1, 4000));
-  h_result r;
+  h_result r = {0};
   CHECK(h_get(&w.log, w.bad, 0, &r) && r.outcome == WH_DELIVERED && r.status == 200);
   world_close(&w);
 }
@@ -376,7 +377,7 @@ static void auto_disable(void)
   world_start(&w);
   CHECK_OK(wh_emit(h_person_event(NULL, NULL)));
   CHECK(h_wait(&w.log, w.bad, WH_FAILED, 1, 4000));
-  h_result r;
+  h_result r = {0};
   size_t n = h_count(&w.log, w.bad, 0);
   CHECK(h_get(&w.log, w.bad, n - 1, &r) && r.disabled == 1);
   if (n < 5 || n > 8)
@@ -446,14 +447,14 @@ static void head_of_line(void)
 /* Calls a host may make from inside its result callback. */
 typedef struct {
   wh_dispatcher *d;
-  int stop_rc, drain_rc, emit_rc, calls;
+  atomic_int stop_rc, drain_rc, emit_rc, calls;
 } cb_state;
 
 static void reentrant_cb(const wh_result *r, void *ud)
 {
   cb_state *s = ud;
   (void)r;
-  if (s->calls++ > 0)
+  if (atomic_fetch_add(&s->calls, 1) > 0)
     return;
   s->stop_rc = wh_dispatcher_stop(s->d, 1000);
   s->drain_rc = wh_dispatcher_drain(s->d, 1000);
@@ -471,7 +472,11 @@ static void callbacks_reentry(void)
   wh_dispatcher *d;
   CHECK_OK(wh_dispatcher_new(&d, reg));
   CHECK_OK(wh_dispatcher_set_int(d, WH_OPT_ALLOW_PRIVATE_NETWORKS, 1));
-  cb_state s = {d, -1, -1, -1, 0};
+  cb_state s = {.d = d};
+  atomic_init(&s.stop_rc, -1);
+  atomic_init(&s.drain_rc, -1);
+  atomic_init(&s.emit_rc, -1);
+  atomic_init(&s.calls, 0);
   CHECK_OK(wh_dispatcher_on_result(d, reentrant_cb, &s));
   CHECK_OK(wh_dispatcher_start(d));
   CHECK_OK(wh_emit(h_person_event(NULL, NULL)));
