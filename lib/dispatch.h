@@ -5,21 +5,15 @@
 
 #include "internal.h"
 #include "retry.h"
+#include "store.h"
 
 #include <pthread.h>
-
-/* One emitted event: its id and the exact bytes sent, shared by its deliveries. */
-typedef struct wh__msg {
-  atomic_int refs;
-  size_t len;
-  char id[WH_ID_MAX];
-  char body[]; /* NUL-terminated */
-} wh__msg;
 
 struct wh__epq;
 
 /* One message to one endpoint, until it is delivered or fails for good. */
 typedef struct wh__delivery {
+  int64_t id;           /* the store's key */
   wh__msg *msg;
   struct wh__epq *q;
   int attempt;          /* attempts made so far */
@@ -67,6 +61,7 @@ typedef struct wh__opts {
   char *user_agent, *ca_file;
   int jitter_pct;
   int64_t disable_after_ms, breaker_window_ms, breaker_cooldown_ms, throttle_min_ms;
+  int retention_days;
   int breaker_min_requests, breaker_failure_pct;
   long max_body;
 } wh__opts;
@@ -77,6 +72,9 @@ typedef struct {
   int transport_error;     /* a CURLcode, 0 for none */
   int timed_out, connect_failed, policy_refused;
   int64_t duration_ms;
+  int64_t started_ms;      /* wall clock */
+  const char *response;    /* the first bytes of the answer, valid until the transfer is reused */
+  size_t response_len;
   char retry_after[72];
   int has_retry_after;
   char error[320];         /* "" on success */

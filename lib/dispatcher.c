@@ -65,10 +65,24 @@ struct wh_dispatcher {
   wh__epq *blocked;     /* endpoints with work, held back by an open breaker */
   wh__delivery **heap;  /* scheduled retries, earliest first */
   size_t nheap, heapcap;
-  long pending;         /* deliveries not finished */
+  long pending;         /* deliveries held in memory (for the memory store: all not finished) */
   int in_flight;
   int active_endpoints; /* endpoints with pending work */
+
+  /* the store behind the registry */
+  wh__store *store;
+  int64_t owner;        /* our claim token in the store */
+  long window;          /* most deliveries held in memory; the rest wait in a durable store */
+  int64_t next_load_ms; /* when to look in the store for due deliveries; INT64_MAX: only when told */
+  int loading, purging;
+  int64_t next_purge_ms;
 };
+
+#define DURABLE_WINDOW 20000      /* deliveries in memory at most, with a durable store */
+#define LOAD_BATCH 2000
+#define HORIZON_MS 60000          /* retries further away wait in the durable store */
+#define RELOAD_EVERY_MS 1000
+#define PURGE_EVERY_MS 3600000
 
 struct wh_result {
   const char *message_id, *endpoint_id, *error;
@@ -82,11 +96,6 @@ static _Thread_local wh_dispatcher *in_callback;
 
 /* ---- messages --------------------------------------------------------------- */
 
-static void msg_unref(wh__msg *m)
-{
-  if (m && atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) == 1)
-    free(m);
-}
 
 /* ---- options ------------------------------------------------------------------ */
 
@@ -107,6 +116,7 @@ static int opts_init(wh__opts *o)
   o->breaker_cooldown_ms = 30000;
   o->throttle_min_ms = 60000;
   o->max_body = 1048576;
+  o->retention_days = 30;
   o->user_agent = wh__strdup("libwebhook/" WH_VERSION_STRING);
   if (!o->user_agent)
     return wh__oom();
@@ -173,6 +183,9 @@ int wh_dispatcher_set_int(wh_dispatcher *d, wh_option opt, long v)
     return rc;
   case WH_OPT_MAX_BODY_BYTES:
     if (!(rc = in_range("WH_OPT_MAX_BODY_BYTES", v, 64, 64L * 1024 * 1024))) o->max_body = v;
+    return rc;
+  case WH_OPT_RETENTION_DAYS:
+    if (!(rc = in_range("WH_OPT_RETENTION_DAYS", v, 0, 36500))) o->retention_days = (int)v;
     return rc;
   case WH_OPT_RETRY_SCHEDULE:
   case WH_OPT_USER_AGENT:
@@ -460,6 +473,8 @@ static int64_t promote_due(wh_dispatcher *d, int64_t now)
       pp = &q->blocked_next;
     }
   }
+  if (d->next_load_ms != INT64_MAX && d->pending < d->window && !d->loading && d->next_load_ms - now < next)
+    next = d->next_load_ms - now;
   return next < 0 ? 0 : next;
 }
 
@@ -490,7 +505,7 @@ static void report_disabled(wh_dispatcher *d, const char *ep_id, const char *rea
   in_callback = prev;
 }
 
-/* A delivery is over: release it. Caller holds mu. */
+/* A delivery leaves memory (finished, or left to wait in the store). Caller holds mu. */
 static void finish_locked(wh_dispatcher *d, wh__delivery *dl)
 {
   wh__epq *q = dl->q;
@@ -498,7 +513,7 @@ static void finish_locked(wh_dispatcher *d, wh__delivery *dl)
   if (q->pending == 0)
     d->active_endpoints--;
   d->pending--;
-  msg_unref(dl->msg);
+  wh__msg_unref(dl->msg);
   free(dl);
 }
 
@@ -600,10 +615,21 @@ static void drain_disabled_locked(wh_dispatcher *d, wh__epq *q, wh__delivery **o
   requeue(d, q, wh__now_ms());
 }
 
+static wh__dlv_state dlv_state(const wh__delivery *dl)
+{
+  wh__dlv_state st = {.id = dl->id, .attempt = dl->attempt, .retries_used = dl->retries_used,
+                      .fast_retry_used = dl->fast_retry_used, .due_ms = dl->due_ms};
+  memcpy(st.ep_id, dl->q->id, sizeof st.ep_id);
+  return st;
+}
+
+/* Deliveries that end without an attempt (endpoint removed or disabled). */
 static void fail_list(wh_dispatcher *d, wh__delivery *list, const char *why)
 {
   for (wh__delivery *dl = list, *next; dl; dl = next) {
     next = dl->next;
+    wh__dlv_state st = dlv_state(dl);
+    d->store->ops->record(d->store, &st, NULL, WH__DLV_FAILED, 0);
     wh_result r = {.message_id = dl->msg->id, .endpoint_id = dl->q->id, .error = why, .outcome = WH_FAILED,
                    .attempt = dl->attempt};
     report(d, &r);
@@ -633,25 +659,40 @@ static void complete(worker *w, wh__delivery *dl, const wh__outcome *out)
     requeue(d, q, now);
   pthread_mutex_unlock(&d->mu);
 
+  /* The store learns first, so the log is as current as the callback. A retry
+     far ahead waits in a durable store, not in memory. */
+  int retry = v.outcome == WH_RETRYING;
+  int evict = retry && d->store->ops->durable && v.next_ms > now + HORIZON_MS;
+  if (retry)
+    dl->due_ms = v.next_ms;
+  wh__dlv_state st = dlv_state(dl);
+  wh__attempt_rec rec = {.attempt = dl->attempt, .at_ms = out->started_ms, .duration_ms = out->duration_ms,
+                         .http_status = out->http_status, .error = out->error[0] ? out->error : NULL,
+                         .response = out->response, .response_len = out->response_len};
+  d->store->ops->record(d->store, &st, &rec,
+                        v.outcome == WH_DELIVERED ? WH__DLV_DELIVERED
+                        : retry                   ? WH__DLV_PENDING
+                                                  : WH__DLV_FAILED,
+                        retry && !evict ? d->owner : 0);
+
   if (v.disable)
     wh__registry_disable(d->reg, q->id, v.disable_reason);
 
   wh_result r = {.message_id = dl->msg->id, .endpoint_id = q->id, .outcome = v.outcome,
                  .attempt = dl->attempt, .http_status = out->http_status,
                  .error = out->error[0] ? out->error : NULL, .endpoint_disabled = v.disable,
-                 .next_attempt_ms = v.outcome == WH_RETRYING ? v.next_ms : 0, .duration_ms = out->duration_ms};
+                 .next_attempt_ms = retry ? v.next_ms : 0, .duration_ms = out->duration_ms};
   report(d, &r);
   if (v.disable)
     report_disabled(d, q->id, v.disable_reason);
 
   pthread_mutex_lock(&d->mu);
-  if (v.outcome == WH_RETRYING) {
-    dl->due_ms = v.next_ms;
-    if (v.next_ms <= now)
-      ready_push(d, dl, now);
-    else if (!heap_push(d, dl)) /* no memory for the heap: retry at once rather than lose it */
+  if (retry && !evict) {
+    if (v.next_ms <= now || !heap_push(d, dl)) /* no memory for the heap: retry at once rather than lose it */
       ready_push(d, dl, now);
   } else {
+    if (evict && v.next_ms - HORIZON_MS < d->next_load_ms)
+      d->next_load_ms = v.next_ms - HORIZON_MS;
     finish_locked(d, dl);
   }
   if (idle_now(d, now))
@@ -732,6 +773,7 @@ static void start(worker *w, wh__delivery *dl)
   }
   /* Could not even start: count it as a failed attempt so it is retried later. */
   snprintf(out.error, sizeof out.error, "could not start the request: %s", wh_error_last());
+  out.started_ms = wh__now_ms();
   if (x)
     xfer_put(w, x);
   complete(w, dl, &out);
@@ -777,9 +819,8 @@ static void collect(worker *w)
     active_remove(w, x);
     wh__outcome out;
     wh__xfer_outcome(x, code, &out);
-    wh__delivery *dl = x->dl;
+    complete(w, x->dl, &out);
     xfer_put(w, x);
-    complete(w, dl, &out);
   }
 }
 
@@ -802,6 +843,127 @@ static void abandon_all(worker *w)
   }
 }
 
+/* ---- the store: loading due deliveries, retention -------------------------------------- */
+
+typedef struct {
+  wh__delivery *dl;
+  char ep_id[WH_ID_MAX];
+} loaded;
+
+typedef struct {
+  loaded *v;
+  size_t n, cap;
+} load_ctx;
+
+static int on_claimed(void *ud, wh__msg *m, const wh__dlv_state *st)
+{
+  load_ctx *c = ud;
+  if (c->n == c->cap) {
+    size_t cap = c->cap ? c->cap * 2 : 64;
+    loaded *v = realloc(c->v, cap * sizeof *v);
+    if (!v)
+      return wh__oom();
+    c->v = v;
+    c->cap = cap;
+  }
+  wh__delivery *dl = calloc(1, sizeof *dl);
+  if (!dl)
+    return wh__oom();
+  dl->id = st->id;
+  wh__msg_ref(m);
+  dl->msg = m;
+  dl->attempt = st->attempt;
+  dl->retries_used = st->retries_used;
+  dl->fast_retry_used = st->fast_retry_used;
+  dl->due_ms = st->due_ms;
+  c->v[c->n].dl = dl;
+  memcpy(c->v[c->n].ep_id, st->ep_id, WH_ID_MAX);
+  c->n++;
+  return WH_OK;
+}
+
+/* Take deliveries into memory. Caller holds mu. */
+static void adopt_locked(wh_dispatcher *d, wh__delivery *dl, const char *ep_id, int64_t now)
+{
+  wh__epq *q = queue_for(d, ep_id);
+  if (!q) {
+    /* No memory for its queue: leave it to the store for a later load. */
+    wh__dlv_state st = {.id = dl->id, .attempt = dl->attempt, .retries_used = dl->retries_used,
+                        .fast_retry_used = dl->fast_retry_used, .due_ms = dl->due_ms};
+    memcpy(st.ep_id, ep_id, WH_ID_MAX);
+    d->store->ops->record(d->store, &st, NULL, WH__DLV_PENDING, 0);
+    wh__msg_unref(dl->msg);
+    free(dl);
+    return;
+  }
+  dl->q = q;
+  if (q->pending++ == 0)
+    d->active_endpoints++;
+  d->pending++;
+  if (dl->due_ms <= now || !heap_push(d, dl))
+    ready_push(d, dl, now);
+}
+
+/* Pull due deliveries from the store while memory has room: those left by a
+   previous run, evicted retries coming due, replays, emits that found the
+   window full. One worker at a time. */
+static void maybe_load(worker *w)
+{
+  wh_dispatcher *d = w->d;
+  pthread_mutex_lock(&d->mu);
+  int64_t now = wh__now_ms();
+  if (d->loading || d->stopping || now < d->next_load_ms || d->pending >= d->window) {
+    pthread_mutex_unlock(&d->mu);
+    return;
+  }
+  d->loading = 1;
+  d->next_load_ms = INT64_MAX; /* requests that come while loading lower it again */
+  size_t room = (size_t)(d->window - d->pending);
+  if (room > LOAD_BATCH)
+    room = LOAD_BATCH;
+  int durable = d->store->ops->durable;
+  pthread_mutex_unlock(&d->mu);
+
+  load_ctx c = {0};
+  int rc = d->store->ops->claim(d->store, d->owner, durable ? now + HORIZON_MS : INT64_MAX, room, on_claimed, &c);
+
+  pthread_mutex_lock(&d->mu);
+  now = wh__now_ms();
+  for (size_t i = 0; i < c.n; i++)
+    adopt_locked(d, c.v[i].dl, c.v[i].ep_id, now);
+  int64_t next = rc != WH_OK || c.n == room ? now + (rc ? RELOAD_EVERY_MS : 0)
+                 : durable                 ? now + RELOAD_EVERY_MS
+                                           : INT64_MAX;
+  if (next < d->next_load_ms)
+    d->next_load_ms = next;
+  d->loading = 0;
+  if (c.n)
+    wake_one(d);
+  pthread_mutex_unlock(&d->mu);
+  free(c.v);
+}
+
+/* Retention: drop delivered messages older than WH_OPT_RETENTION_DAYS, hourly. */
+static void maybe_purge(worker *w)
+{
+  wh_dispatcher *d = w->d;
+  if (d->o.retention_days <= 0)
+    return;
+  pthread_mutex_lock(&d->mu);
+  int64_t now = wh__now_ms();
+  if (d->purging || d->stopping || now < d->next_purge_ms) {
+    pthread_mutex_unlock(&d->mu);
+    return;
+  }
+  d->purging = 1;
+  d->next_purge_ms = now + PURGE_EVERY_MS;
+  pthread_mutex_unlock(&d->mu);
+  d->store->ops->purge(d->store, now - (int64_t)d->o.retention_days * 86400000, NULL);
+  pthread_mutex_lock(&d->mu);
+  d->purging = 0;
+  pthread_mutex_unlock(&d->mu);
+}
+
 static void *worker_main(void *arg)
 {
   worker *w = arg;
@@ -810,6 +972,8 @@ static void *worker_main(void *arg)
   wh__delivery *batch[BATCH];
   for (;;) {
     int64_t wait_ms;
+    maybe_load(w);
+    maybe_purge(w);
     pthread_mutex_lock(&d->mu);
     if (d->aborting || (d->stopping && w->in_flight == 0)) {
       pthread_mutex_unlock(&d->mu);
@@ -886,7 +1050,13 @@ int wh_dispatcher_new(wh_dispatcher **out, wh_registry *reg)
   if (!d)
     return wh__oom();
   d->reg = reg;
+  d->store = wh__registry_store(reg);
+  d->window = d->store->ops->durable ? DURABLE_WINDOW : LONG_MAX;
+  d->next_load_ms = 0; /* at start: take up what an earlier run left pending */
   int rc = opts_init(&d->o);
+  if (!rc)
+    rc = wh__random(&d->owner, sizeof d->owner);
+  d->owner = (int64_t)((uint64_t)d->owner >> 2) | 1; /* positive, never 0 */
   if (rc) {
     free(d->o.user_agent);
     free(d);
@@ -923,6 +1093,7 @@ int wh_dispatcher_start(wh_dispatcher *d)
   pthread_mutex_lock(&d->mu);
   d->state = ST_RUNNING;
   d->accepting = 1;
+  d->next_purge_ms = wh__now_ms();
   int rc = WH_OK;
   for (int i = 0; i < d->o.workers; i++) {
     if (!d->workers[i].multi || pthread_create(&d->workers[i].thread, NULL, worker_main, &d->workers[i]) != 0) {
@@ -946,6 +1117,66 @@ int wh_dispatcher_set_default(wh_dispatcher *d)
   return WH_OK;
 }
 
+/* Replay and recovery: the store makes them pending again, a worker loads them. */
+static int requeue_and_load(wh_dispatcher *d, const char *msg_id, const char *ep_id, int64_t since,
+                            size_t *count_out)
+{
+  pthread_mutex_lock(&d->mu);
+  int running = d->accepting;
+  pthread_mutex_unlock(&d->mu);
+  if (!running)
+    return wh__fail(WH_ESTATE, "%s: the dispatcher is not running", msg_id ? "replay" : "recover");
+  size_t n = 0;
+  int rc = d->store->ops->requeue(d->store, msg_id, ep_id, since, &n);
+  if (count_out)
+    *count_out = n;
+  if (rc == WH_OK && n) {
+    pthread_mutex_lock(&d->mu);
+    d->next_load_ms = 0;
+    wake_one(d);
+    pthread_mutex_unlock(&d->mu);
+  }
+  return rc;
+}
+
+/* Emit's deliveries, prepared before any lock is taken. */
+typedef struct {
+  wh__endpoint **eps;
+  size_t n;
+  const char **ep_ids;
+  int64_t *ids;
+  wh__delivery **dls; /* when they go straight to memory */
+} fanout;
+
+static void fanout_free(fanout *f, int free_dls)
+{
+  for (size_t i = 0; i < f->n; i++) {
+    wh__endpoint_unref(f->eps[i]);
+    if (free_dls && f->dls)
+      free(f->dls[i]);
+  }
+  free(f->eps);
+  free(f->ep_ids);
+  free(f->ids);
+  free(f->dls);
+}
+
+static int fanout_alloc(fanout *f, int in_memory)
+{
+  size_t n = f->n ? f->n : 1;
+  f->ep_ids = calloc(n, sizeof *f->ep_ids);
+  f->ids = calloc(n, sizeof *f->ids);
+  f->dls = in_memory ? calloc(n, sizeof *f->dls) : NULL;
+  if (!f->ep_ids || !f->ids || (in_memory && !f->dls))
+    return wh__oom();
+  for (size_t i = 0; i < f->n; i++) {
+    f->ep_ids[i] = f->eps[i]->id;
+    if (in_memory && !(f->dls[i] = calloc(1, sizeof **f->dls)))
+      return wh__oom();
+  }
+  return WH_OK;
+}
+
 int wh_dispatcher_emit(wh_dispatcher *d, wh_event *ev, char *msg_id_out, size_t len)
 {
   if (!d) {
@@ -959,7 +1190,7 @@ int wh_dispatcher_emit(wh_dispatcher *d, wh_event *ev, char *msg_id_out, size_t 
     return wh__fail(WH_ERANGE, "emit: message id buffer of %zu bytes, at least WH_ID_MAX (%d) needed", len,
                     WH_ID_MAX);
   }
-  char type[2 * 64 + 2];
+  char type[2 * 64 + 2], id[WH_ID_MAX];
   wh__event_type(ev, type, sizeof type);
   char *json = NULL;
   int rc = wh_event_to_json(ev, &json);
@@ -972,90 +1203,90 @@ int wh_dispatcher_emit(wh_dispatcher *d, wh_event *ev, char *msg_id_out, size_t 
     return wh__fail(WH_EINVAL, "emit: event is %zu bytes, more than the %ld allowed (WH_OPT_MAX_BODY_BYTES)",
                     blen, d->o.max_body);
   }
-  wh__msg *m = malloc(sizeof *m + blen + 1);
-  if (!m) {
-    free(json);
-    return wh__oom();
-  }
-  memcpy(m->body, json, blen + 1);
+  wh__msg *m = NULL;
+  if (!(rc = wh__make_id("msg_", id)) && !(m = wh__msg_new(id, type, json, blen, wh__now_ms())))
+    rc = wh__oom();
   free(json);
-  m->len = blen;
-  atomic_init(&m->refs, 1);
-  if ((rc = wh__make_id("msg_", m->id))) {
-    free(m);
+  if (rc)
+    return rc;
+
+  fanout f = {0};
+  if ((rc = wh__registry_match(d->reg, type, &f.eps, &f.n))) {
+    wh__msg_unref(m);
     return rc;
   }
-
-  wh__endpoint **eps = NULL;
-  size_t n = 0;
-  if ((rc = wh__registry_match(d->reg, type, &eps, &n))) {
-    free(m);
-    return rc;
-  }
-  /* All deliveries are allocated before the lock, so that the event is
-     either queued whole or not at all. */
-  wh__delivery **dls = n ? calloc(n, sizeof *dls) : NULL;
-  for (size_t i = 0; dls && i < n; i++) {
-    if (!(dls[i] = calloc(1, sizeof **dls))) {
-      for (size_t k = 0; k < i; k++)
-        free(dls[k]);
-      free(dls);
-      dls = NULL;
-    }
-  }
-  if (n && !dls) {
-    for (size_t i = 0; i < n; i++)
-      wh__endpoint_unref(eps[i]);
-    free(eps);
-    free(m);
-    return wh__oom();
-  }
-
+  /* Reserve room in memory (and, for the memory store, under the queue limit)
+     first, so that the event is either accepted whole or not at all. */
+  int durable = d->store->ops->durable;
+  long n = (long)f.n;
+  int in_memory = 0;
   pthread_mutex_lock(&d->mu);
   if (!d->accepting) {
     rc = wh__fail(WH_ESTATE, "emit: the dispatcher is %s", d->state == ST_NEW ? "not started" : "stopped");
-  } else if (d->pending + (long)n > d->o.queue_limit) {
-    rc = wh__fail(WH_EFULL, "emit: %zu deliveries would exceed the queue limit of %ld (%ld pending)", n,
+  } else if (!durable && d->pending + n > d->o.queue_limit) {
+    rc = wh__fail(WH_EFULL, "emit: %ld deliveries would exceed the queue limit of %ld (%ld pending)", n,
                   d->o.queue_limit, d->pending);
-  } else {
-    /* Reserve the endpoint queues first: if one cannot be had, nothing is queued. */
-    for (size_t i = 0; i < n && !rc; i++)
-      if (!(dls[i]->q = queue_for(d, eps[i]->id)))
-        rc = wh__oom();
-  }
-  if (rc == WH_OK) {
-    int64_t now = wh__now_ms();
-    atomic_store_explicit(&m->refs, (int)(n ? n : 1), memory_order_relaxed);
-    for (size_t i = 0; i < n; i++) {
-      wh__delivery *dl = dls[i];
-      dl->msg = m;
-      dl->due_ms = now;
-      if (dl->q->pending++ == 0)
-        d->active_endpoints++;
-      d->pending++;
-      ready_push(d, dl, now);
-    }
-    if (n)
-      wake_one(d);
+  } else if (d->pending + n <= d->window) {
+    in_memory = 1;
+    d->pending += n;
   }
   pthread_mutex_unlock(&d->mu);
+  if (!rc)
+    rc = fanout_alloc(&f, in_memory);
+  /* With a durable store this returns after the commit. */
+  if (!rc)
+    rc = d->store->ops->enqueue(d->store, m, f.ep_ids, f.n, in_memory ? d->owner : 0, f.ids);
 
-  for (size_t i = 0; i < n; i++)
-    wh__endpoint_unref(eps[i]);
-  free(eps);
+  pthread_mutex_lock(&d->mu);
   if (rc) {
-    for (size_t i = 0; i < n; i++)
-      free(dls[i]);
-    free(dls);
-    free(m);
-    return rc;
+    if (in_memory)
+      d->pending -= n;
+  } else if (!in_memory) {
+    /* The window is full: they wait in the store and are loaded as room frees up. */
+    d->next_load_ms = 0;
+  } else if (!d->accepting) {
+    /* Stopped while we committed: leave them to the store for the next run. */
+    d->pending -= n;
+    for (size_t i = 0; i < f.n; i++) {
+      wh__dlv_state st = {.id = f.ids[i], .due_ms = m->created_ms};
+      memcpy(st.ep_id, f.ep_ids[i], WH_ID_MAX);
+      d->store->ops->record(d->store, &st, NULL, WH__DLV_PENDING, 0);
+    }
+  } else {
+    int64_t now = wh__now_ms();
+    d->pending -= n; /* adopt counts them again */
+    for (size_t i = 0; i < f.n; i++) {
+      wh__delivery *dl = f.dls[i];
+      f.dls[i] = NULL;
+      dl->id = f.ids[i];
+      wh__msg_ref(m);
+      dl->msg = m;
+      dl->due_ms = m->created_ms;
+      adopt_locked(d, dl, f.ep_ids[i], now);
+    }
   }
-  if (msg_id_out)
-    memcpy(msg_id_out, m->id, strlen(m->id) + 1);
-  free(dls);
-  if (n == 0)
-    msg_unref(m);
-  return WH_OK;
+  if (!rc && f.n)
+    wake_one(d);
+  pthread_mutex_unlock(&d->mu);
+  fanout_free(&f, 1);
+  if (!rc && msg_id_out)
+    memcpy(msg_id_out, id, strlen(id) + 1);
+  wh__msg_unref(m);
+  return rc;
+}
+
+int wh_dispatcher_replay(wh_dispatcher *d, const char *msg_id, const char *endpoint_id, size_t *count_out)
+{
+  if (!d || !msg_id)
+    return wh__fail(WH_EINVAL, "replay: %s must not be NULL", d ? "msg_id" : "dispatcher");
+  return requeue_and_load(d, msg_id, endpoint_id, 0, count_out);
+}
+
+int wh_dispatcher_recover(wh_dispatcher *d, const char *endpoint_id, int64_t since_unix_ms, size_t *count_out)
+{
+  if (!d || !endpoint_id)
+    return wh__fail(WH_EINVAL, "recover: %s must not be NULL", d ? "endpoint_id" : "dispatcher");
+  return requeue_and_load(d, NULL, endpoint_id, since_unix_ms, count_out);
 }
 
 int wh_emit(wh_event *ev)
@@ -1149,6 +1380,9 @@ int wh_dispatcher_stop(wh_dispatcher *d, int timeout_ms)
   pthread_mutex_lock(&d->mu);
   d->state = ST_STOPPED;
   pthread_mutex_unlock(&d->mu);
+  /* What we held in memory is free for the next run (or another dispatcher). */
+  d->store->ops->release(d->store, d->owner);
+  d->store->ops->flush(d->store);
   wh_dispatcher *self = d;
   atomic_compare_exchange_strong(&default_dispatcher, &self, NULL);
   return rc;
@@ -1156,7 +1390,7 @@ int wh_dispatcher_stop(wh_dispatcher *d, int timeout_ms)
 
 static void free_delivery(wh__delivery *dl)
 {
-  msg_unref(dl->msg);
+  wh__msg_unref(dl->msg);
   free(dl);
 }
 

@@ -79,6 +79,7 @@ int wh__xfer_setup(wh__xfer *x, const wh__opts *o, wh__delivery *dl, const wh__e
   x->dl = dl;
   x->opts = o;
   x->started_ms = wh__mono_ms();
+  x->started_wall_ms = wh__now_ms();
   x->errbuf[0] = '\0';
 
   int64_t now_ms = wh__now_ms();
@@ -138,6 +139,9 @@ void wh__xfer_outcome(wh__xfer *x, CURLcode code, wh__outcome *out)
   curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
   out->http_status = (int)status;
   out->duration_ms = wh__mono_ms() - x->started_ms;
+  out->started_ms = x->started_wall_ms;
+  out->response = x->body;
+  out->response_len = x->kept;
   out->transport_error = code;
   if (x->has_retry_after) {
     memcpy(out->retry_after, x->retry_after, sizeof out->retry_after);

@@ -14,6 +14,7 @@ typedef struct wh__xfer {
   wh__delivery *dl;
   const wh__opts *opts;
   int64_t started_ms;  /* monotonic */
+  int64_t started_wall_ms;
   size_t kept, seen;   /* response bytes kept for the log, and seen in all */
   char *body;          /* the first WH__RESPONSE_KEEP bytes of the response */
   int policy_refused;

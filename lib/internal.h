@@ -28,6 +28,8 @@ int wh__oom(void);
 int64_t wh__now_us(void);   /* wall clock, microseconds since the epoch */
 int64_t wh__now_ms(void);   /* wall clock, milliseconds since the epoch */
 int64_t wh__mono_ms(void);  /* monotonic clock, milliseconds */
+/* "2024-03-26T18:53:16.818Z" for unix milliseconds. */
+void wh__iso_ms(int64_t ms, char out[64]);
 
 /* Fill buf with n bytes from the OS CSPRNG (through OpenSSL). */
 int wh__random(void *buf, size_t n);

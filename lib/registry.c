@@ -5,6 +5,7 @@
  * swaps it in under the write lock; readers take a reference under the read lock.
  */
 #include "internal.h"
+#include "store.h"
 
 #include <cjson/cJSON.h>
 #include <openssl/crypto.h>
@@ -32,7 +33,10 @@ struct wh_registry {
   wh__endpoint **index; /* open addressing by id hash; size is a power of two */
   size_t index_cap;
   uint64_t generation;
+  wh__store *store;     /* where endpoints, messages and deliveries persist */
 };
+
+struct wh__store *wh__registry_store(wh_registry *reg) { return reg->store; }
 
 /* ---- endpoint objects ------------------------------------------------------ */
 
@@ -207,31 +211,63 @@ static void replace(wh_registry *reg, wh__endpoint *old, wh__endpoint *ep)
 
 /* ---- open / free --------------------------------------------------------------- */
 
+static int append(wh_registry *reg, wh__endpoint *ep)
+{
+  if (reg->n == reg->cap) {
+    size_t cap = reg->cap ? reg->cap * 2 : 16;
+    wh__endpoint **eps = realloc(reg->eps, cap * sizeof *eps);
+    if (!eps)
+      return wh__oom();
+    reg->eps = eps;
+    reg->cap = cap;
+  }
+  if ((reg->n + 1) * 2 > reg->index_cap && index_rebuild(reg, reg->index_cap * 2))
+    return WH_ENOMEM;
+  ep->generation = ++reg->generation;
+  reg->eps[reg->n++] = ep;
+  reg->index[index_find(reg, ep->id)] = ep;
+  return WH_OK;
+}
+
+static int load_one(void *ud, const wh__endpoint_row *row)
+{
+  wh__endpoint *ep;
+  int rc = wh__endpoint_decode(row, &ep);
+  if (rc)
+    return rc;
+  if ((rc = append(ud, ep)))
+    wh__endpoint_unref(ep);
+  return rc;
+}
+
 int wh_registry_open(wh_registry **out, const char *store)
 {
   if (!out)
     return wh__fail(WH_EINVAL, "registry: out must not be NULL");
   *out = NULL;
-  if (store && *store && strcmp(store, "memory:") != 0) {
-    if (strncmp(store, "sqlite:", 7) == 0 || strncmp(store, "postgresql://", 13) == 0 ||
-        strncmp(store, "postgres://", 11) == 0)
-      return wh__fail(WH_EINVAL, "store: \"%.40s\" is not available in this build yet", store);
-    return wh__fail(WH_EINVAL,
-                    "store: \"%.40s\" is not understood; use \"memory:\", \"sqlite:PATH\" or "
-                    "\"postgresql://...\"",
-                    store);
-  }
+  wh__store_spec spec;
+  int rc = wh__store_spec_parse(store, &spec);
+  if (rc)
+    return rc;
   wh_registry *reg = calloc(1, sizeof *reg);
-  if (!reg)
+  if (!reg) {
+    wh__store_spec_free(&spec);
     return wh__oom();
+  }
   if (pthread_rwlock_init(&reg->lock, NULL) != 0) {
     free(reg);
+    wh__store_spec_free(&spec);
     return wh__oom();
   }
-  if (index_rebuild(reg, 64)) {
-    pthread_rwlock_destroy(&reg->lock);
-    free(reg);
-    return WH_ENOMEM;
+  rc = index_rebuild(reg, 64);
+  if (!rc)
+    rc = wh__store_open(&spec, &reg->store);
+  wh__store_spec_free(&spec);
+  if (!rc)
+    rc = reg->store->ops->load_endpoints(reg->store, load_one, reg);
+  if (rc) {
+    wh_registry_free(reg);
+    return rc;
   }
   *out = reg;
   return WH_OK;
@@ -245,6 +281,8 @@ void wh_registry_free(wh_registry *reg)
     wh__endpoint_unref(reg->eps[i]);
   free(reg->eps);
   free(reg->index);
+  if (reg->store)
+    reg->store->ops->close(reg->store);
   pthread_rwlock_destroy(&reg->lock);
   free(reg);
 }
@@ -377,25 +415,14 @@ int wh_endpoint_add(wh_registry *reg, const char *name, const char *url, const c
       return wh__fail(WH_EEXIST, "endpoint name: \"%.64s\" is already registered", name);
     }
   }
-  if (reg->n == reg->cap) {
-    size_t cap = reg->cap ? reg->cap * 2 : 16;
-    wh__endpoint **eps = realloc(reg->eps, cap * sizeof *eps);
-    if (!eps) {
-      pthread_rwlock_unlock(&reg->lock);
-      endpoint_destroy(ep);
-      return wh__oom();
-    }
-    reg->eps = eps;
-    reg->cap = cap;
-  }
-  if ((reg->n + 1) * 2 > reg->index_cap && index_rebuild(reg, reg->index_cap * 2)) {
+  /* Durable first: an endpoint the store could not keep is not added. */
+  if ((rc = reg->store->ops->put_endpoint(reg->store, ep)) || (rc = append(reg, ep))) {
+    if (rc != WH_ESTORE)
+      reg->store->ops->delete_endpoint(reg->store, ep->id);
     pthread_rwlock_unlock(&reg->lock);
     endpoint_destroy(ep);
-    return WH_ENOMEM;
+    return rc;
   }
-  ep->generation = ++reg->generation;
-  reg->eps[reg->n++] = ep;
-  reg->index[index_find(reg, ep->id)] = ep;
   pthread_rwlock_unlock(&reg->lock);
   if (id_out)
     memcpy(id_out, ep->id, strlen(ep->id) + 1);
@@ -411,6 +438,11 @@ int wh_endpoint_remove(wh_registry *reg, const char *id)
   if (!ep) {
     pthread_rwlock_unlock(&reg->lock);
     return wh__fail(WH_ENOTFOUND, "endpoint \"%.64s\": no such endpoint", id);
+  }
+  int rc = reg->store->ops->delete_endpoint(reg->store, id);
+  if (rc) {
+    pthread_rwlock_unlock(&reg->lock);
+    return rc;
   }
   size_t pos = position(reg, ep);
   memmove(reg->eps + pos, reg->eps + pos + 1, (reg->n - pos - 1) * sizeof *reg->eps);
@@ -437,6 +469,8 @@ static int modify(wh_registry *reg, const char *id, change_fn change, const void
   }
   wh__endpoint *ep = endpoint_clone(old);
   int rc = ep ? change(ep, arg) : wh__oom();
+  if (rc == WH_OK)
+    rc = reg->store->ops->put_endpoint(reg->store, ep);
   if (rc == WH_OK)
     replace(reg, old, ep);
   else if (ep)
@@ -678,22 +712,13 @@ int wh_endpoint_secret(wh_registry *reg, const char *id, char *buf, size_t len)
   return rc;
 }
 
-static void iso_time(int64_t ms, char out[64])
-{
-  time_t s = (time_t)(ms / 1000);
-  struct tm tm;
-  gmtime_r(&s, &tm);
-  snprintf(out, 64, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-           tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
-}
-
 static cJSON *endpoint_json(const wh__endpoint *ep)
 {
   cJSON *o = cJSON_CreateObject();
   cJSON *filters = cJSON_CreateArray();
   cJSON *headers = cJSON_CreateObject();
   char when[64];
-  iso_time(ep->created_ms, when);
+  wh__iso_ms(ep->created_ms, when);
   if (!o || !filters || !headers) {
     cJSON_Delete(o);
     cJSON_Delete(filters);
@@ -807,4 +832,139 @@ int wh_endpoint_signature(wh_registry *reg, const char *id, const char *msg_id, 
   if (n == 0)
     return wh__fail(WH_ERANGE, "endpoint signature: buffer of %zu bytes is too small", len);
   return WH_OK;
+}
+
+/* ---- the stored form ---------------------------------------------------------------- */
+
+static char *strv_json(char **v, size_t n)
+{
+  cJSON *arr = cJSON_CreateArray();
+  for (size_t i = 0; arr && i < n; i++)
+    cJSON_AddItemToArray(arr, cJSON_CreateString(v[i]));
+  char *s = arr ? cJSON_PrintUnformatted(arr) : NULL;
+  cJSON_Delete(arr);
+  return s;
+}
+
+int wh__endpoint_encode(const wh__endpoint *ep, char **filters, char **headers, char **secrets)
+{
+  cJSON *arr = cJSON_CreateArray();
+  for (size_t i = 0; arr && i < ep->nsecrets; i++) {
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+      break;
+    cJSON_AddStringToObject(o, "secret", ep->secrets[i].text);
+    cJSON_AddNumberToObject(o, "expires_ms", (double)ep->secrets[i].expires_ms);
+    cJSON_AddItemToArray(arr, o);
+  }
+  *secrets = arr ? cJSON_PrintUnformatted(arr) : NULL;
+  cJSON_Delete(arr);
+  *filters = strv_json(ep->filters, ep->nfilters);
+  *headers = strv_json(ep->headers, ep->nheaders);
+  if (!*secrets || !*filters || !*headers) {
+    free(*secrets);
+    free(*filters);
+    free(*headers);
+    *secrets = *filters = *headers = NULL;
+    return wh__oom();
+  }
+  return WH_OK;
+}
+
+static int strv_parse(const char *json, char ***out, size_t *n)
+{
+  cJSON *arr = cJSON_Parse(json ? json : "[]");
+  int count = cJSON_IsArray(arr) ? cJSON_GetArraySize(arr) : -1;
+  if (count < 0) {
+    cJSON_Delete(arr);
+    return 0;
+  }
+  char **v = calloc((size_t)count + 2, sizeof *v); /* room to append one, as clones have */
+  int i = 0;
+  for (cJSON *it = arr ? arr->child : NULL; v && it; it = it->next, i++)
+    if (!cJSON_IsString(it) || !(v[i] = wh__strdup(it->valuestring)))
+      break;
+  cJSON_Delete(arr);
+  if (!v || i != count) {
+    for (int k = 0; v && k < i; k++)
+      free(v[k]);
+    free(v);
+    return 0;
+  }
+  *out = v;
+  *n = (size_t)count;
+  return 1;
+}
+
+int wh__endpoint_decode(const wh__endpoint_row *row, wh__endpoint **out)
+{
+  wh__endpoint *ep = calloc(1, sizeof *ep);
+  if (!ep)
+    return wh__oom();
+  atomic_init(&ep->refs, 1);
+  int ok = row->id && strlen(row->id) < WH_ID_MAX && row->name && row->url;
+  if (ok) {
+    memcpy(ep->id, row->id, strlen(row->id) + 1);
+    ep->name = wh__strdup(row->name);
+    ep->url = wh__strdup(row->url);
+    ep->description = row->description ? wh__strdup(row->description) : NULL;
+    ep->disabled_reason = row->disabled_reason ? wh__strdup(row->disabled_reason) : NULL;
+    ep->enabled = row->enabled != 0;
+    ep->created_ms = row->created_ms;
+    ok = ep->name && ep->url && (!row->description || ep->description) &&
+         (!row->disabled_reason || ep->disabled_reason) && strv_parse(row->filters, &ep->filters, &ep->nfilters) &&
+         strv_parse(row->headers, &ep->headers, &ep->nheaders);
+  }
+  cJSON *secrets = ok ? cJSON_Parse(row->secrets ? row->secrets : "") : NULL;
+  int ns = cJSON_IsArray(secrets) ? cJSON_GetArraySize(secrets) : 0;
+  ok = ok && ns > 0 && (ep->secrets = calloc((size_t)ns + 1, sizeof *ep->secrets)) != NULL;
+  for (cJSON *it = ok ? secrets->child : NULL; ok && it; it = it->next) {
+    wh__secret *sec = &ep->secrets[ep->nsecrets];
+    const char *text = cJSON_GetStringValue(cJSON_GetObjectItem(it, "secret"));
+    cJSON *exp = cJSON_GetObjectItem(it, "expires_ms");
+    ok = text && cJSON_IsNumber(exp) && (sec->key_len = wh__secret_decode("stored secret", text, sec->key)) > 0 &&
+         (sec->text = wh__strdup(text)) != NULL;
+    if (ok) {
+      sec->expires_ms = (int64_t)exp->valuedouble;
+      ep->nsecrets++;
+    }
+  }
+  cJSON_Delete(secrets);
+  if (!ok) {
+    endpoint_destroy(ep);
+    return wh__fail(WH_ESTORE, "store: endpoint \"%.64s\" is stored in a form this library cannot read",
+                    row->id ? row->id : "?");
+  }
+  *out = ep;
+  return WH_OK;
+}
+
+/* ---- the attempt log and retention ------------------------------------------------------- */
+
+int wh_message_get_json(wh_registry *reg, const char *msg_id, char **json_out)
+{
+  if (!reg || !msg_id || !json_out)
+    return wh__fail(WH_EINVAL, "message json: %s must not be NULL",
+                    !reg ? "registry" : !msg_id ? "msg_id" : "json_out");
+  return reg->store->ops->message_json(reg->store, msg_id, json_out);
+}
+
+int wh_endpoint_failed_json(wh_registry *reg, const char *id, int64_t since_unix_ms, size_t limit,
+                            char **json_out)
+{
+  if (!reg || !id || !json_out)
+    return wh__fail(WH_EINVAL, "failed deliveries: %s must not be NULL",
+                    !reg ? "registry" : !id ? "id" : "json_out");
+  return reg->store->ops->failed_json(reg->store, id, since_unix_ms, limit ? limit : (size_t)-1 / 2, json_out);
+}
+
+int wh_registry_purge(wh_registry *reg, int64_t before_unix_ms, size_t *count_out)
+{
+  if (!reg)
+    return wh__fail(WH_EINVAL, "purge: registry must not be NULL");
+  size_t n = 0;
+  int rc = reg->store->ops->purge(reg->store, before_unix_ms, &n);
+  if (count_out)
+    *count_out = n;
+  return rc;
 }

@@ -285,7 +285,10 @@ typedef enum {
   WH_OPT_BREAKER_FAILURE_PCT = 15, /**< int: failure percentage that opens it, default 70; 0 = no breaker */
   WH_OPT_BREAKER_COOLDOWN_MS = 16, /**< int: how long it stays open before probing, default 30000 */
   WH_OPT_THROTTLE_MIN_DELAY_MS = 17, /**< int: least wait after a timeout or 429, default 60000 */
-  WH_OPT_MAX_BODY_BYTES = 18       /**< int: largest event accepted by emit, default 1048576 */
+  WH_OPT_MAX_BODY_BYTES = 18,      /**< int: largest event accepted by emit, default 1048576 */
+  WH_OPT_RETENTION_DAYS = 19       /**< int: delivered messages and their attempts are purged this
+                                        many days after delivery, default 30; 0 = keep them.
+                                        Failed ones are kept until replayed or purged. */
 } wh_option;
 
 /**
@@ -403,6 +406,59 @@ typedef void (*wh_disabled_cb)(const char *endpoint_id, const char *reason, void
 
 /** Set the endpoint-disabled callback (NULL: none). Before start only. */
 WH_EXTERN int wh_dispatcher_on_disabled(wh_dispatcher *d, wh_disabled_cb cb, void *userdata);
+
+/* ------------------------------------------------------------------------ */
+/* The attempt log, replay and retention                                      */
+/* ------------------------------------------------------------------------ */
+
+/**
+ * A message's state as JSON: {"id","event_type","created_at","payload":{...},
+ * "deliveries":[{"endpoint_id","state":"pending|delivered|failed","attempts_made",
+ * "next_attempt_at","finished_at","attempts":[{"attempt","at","duration_ms",
+ * "http_status","error","response"}]}]}. "response" holds the first 20,000
+ * bytes of the receiver's answer (the memory store keeps it for the last
+ * attempt only). Times are ISO 8601 UTC with milliseconds, or null.
+ * @param json_out receives text to release with wh_free().
+ * @return WH_ENOTFOUND for a message the store does not hold (the memory store
+ *         forgets finished messages beyond the 10,000 most recent).
+ */
+WH_EXTERN int wh_message_get_json(wh_registry *reg, const char *msg_id, char **json_out);
+
+/**
+ * An endpoint's failed deliveries that finished at or after since_unix_ms,
+ * oldest first, at most limit (0: no limit), as a JSON array of
+ * {"message_id","event_type","endpoint_id","attempts_made","finished_at",
+ * "last_http_status","last_error"}.
+ */
+WH_EXTERN int wh_endpoint_failed_json(wh_registry *reg, const char *id, int64_t since_unix_ms,
+                                      size_t limit, char **json_out);
+
+/**
+ * Send a message again: to endpoint_id, or (NULL) to every endpoint it had a
+ * delivery for. Finished deliveries start a new round of the retry schedule,
+ * due now; one still pending is left as it is. An endpoint the message was
+ * never sent to gets a new delivery. The webhook-id stays the message's id.
+ * @param count_out NULL, or receives how many deliveries were queued.
+ * @return WH_ENOTFOUND for an unknown message; WH_ESTATE when not running.
+ */
+WH_EXTERN int wh_dispatcher_replay(wh_dispatcher *d, const char *msg_id, const char *endpoint_id,
+                                   size_t *count_out);
+
+/**
+ * Queue again every failed delivery of endpoint_id that finished at or after
+ * since_unix_ms (after fixing or re-enabling the endpoint).
+ * @param count_out NULL, or receives how many deliveries were queued.
+ */
+WH_EXTERN int wh_dispatcher_recover(wh_dispatcher *d, const char *endpoint_id, int64_t since_unix_ms,
+                                    size_t *count_out);
+
+/**
+ * Purge messages whose every delivery was delivered before before_unix_ms,
+ * with their attempts. The dispatcher does this by itself every hour with
+ * WH_OPT_RETENTION_DAYS; this is for doing it now.
+ * @param count_out NULL, or receives how many messages were purged.
+ */
+WH_EXTERN int wh_registry_purge(wh_registry *reg, int64_t before_unix_ms, size_t *count_out);
 
 /* ------------------------------------------------------------------------ */
 /* Signing and verification (Standard Webhooks v1, also for incoming ones)   */

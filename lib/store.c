@@ -1,0 +1,87 @@
+/* The store string of wh_registry_open. */
+#include "store.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PATH_MAX_BYTES 4096
+
+int wh__store_spec_parse(const char *store, wh__store_spec *out)
+{
+  memset(out, 0, sizeof *out);
+  if (!store || !*store || strcmp(store, "memory:") == 0) {
+    out->kind = WH__STORE_MEMORY;
+    return WH_OK;
+  }
+  size_t n = strnlen(store, PATH_MAX_BYTES + 64);
+  if (n > PATH_MAX_BYTES + 32)
+    return wh__fail(WH_EINVAL, "store: longer than %d bytes", PATH_MAX_BYTES + 32);
+  if (strncmp(store, "sqlite:", 7) == 0) {
+    const char *path = store + 7;
+    if (!*path)
+      return wh__fail(WH_EINVAL, "store: \"sqlite:\" needs a file path, as in \"sqlite:/var/lib/app/webhooks.db\"");
+    if (strlen(path) > PATH_MAX_BYTES)
+      return wh__fail(WH_EINVAL, "store: sqlite path longer than %d bytes", PATH_MAX_BYTES);
+    if (!wh__utf8_valid(path, strlen(path)))
+      return wh__fail(WH_EINVAL, "store: sqlite path is not valid UTF-8");
+    out->kind = WH__STORE_SQLITE;
+  } else if (strncmp(store, "postgresql://", 13) == 0 || strncmp(store, "postgres://", 11) == 0) {
+    if (!wh__utf8_valid(store, n))
+      return wh__fail(WH_EINVAL, "store: postgresql URI is not valid UTF-8");
+    out->kind = WH__STORE_POSTGRES;
+  } else {
+    return wh__fail(WH_EINVAL,
+                    "store: \"%.40s\" is not understood; use \"memory:\", \"sqlite:PATH\" or "
+                    "\"postgresql://...\"",
+                    store);
+  }
+  out->target = wh__strdup(out->kind == WH__STORE_SQLITE ? store + 7 : store);
+  return out->target ? WH_OK : wh__oom();
+}
+
+void wh__store_spec_free(wh__store_spec *spec)
+{
+  free(spec->target);
+  spec->target = NULL;
+}
+
+int wh__store_open(const wh__store_spec *spec, wh__store **out)
+{
+  switch (spec->kind) {
+  case WH__STORE_MEMORY:
+    return wh__store_memory_open(out);
+  case WH__STORE_SQLITE:
+#ifdef WEBHOOK_WITH_SQLITE
+    return wh__store_sqlite_open(spec->target, out);
+#else
+    return wh__fail(WH_EINVAL, "store: this build has no sqlite: store (WEBHOOK_WITH_SQLITE=OFF)");
+#endif
+  case WH__STORE_POSTGRES:
+    return wh__fail(WH_EINVAL, "store: the postgresql:// store is not available in this build yet");
+  }
+  return wh__fail(WH_EINVAL, "store: unknown kind");
+}
+
+wh__msg *wh__msg_new(const char *id, const char *type, const char *body, size_t len, int64_t created_ms)
+{
+  wh__msg *m = malloc(sizeof *m + len + 1);
+  if (!m)
+    return NULL;
+  atomic_init(&m->refs, 1);
+  m->len = len;
+  m->created_ms = created_ms;
+  snprintf(m->id, sizeof m->id, "%s", id);
+  snprintf(m->type, sizeof m->type, "%s", type);
+  memcpy(m->body, body, len);
+  m->body[len] = '\0';
+  return m;
+}
+
+void wh__msg_ref(wh__msg *m) { atomic_fetch_add_explicit(&m->refs, 1, memory_order_relaxed); }
+
+void wh__msg_unref(wh__msg *m)
+{
+  if (m && atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) == 1)
+    free(m);
+}

@@ -1,0 +1,127 @@
+/* Store backends behind the registry: where endpoints, messages, deliveries
+   and attempts live. See store.c (the store string) and store_*.c. */
+#ifndef WEBHOOK_STORE_H
+#define WEBHOOK_STORE_H
+
+#include "internal.h"
+
+typedef enum { WH__STORE_MEMORY, WH__STORE_SQLITE, WH__STORE_POSTGRES } wh__store_kind;
+
+typedef struct {
+  wh__store_kind kind;
+  char *target; /* sqlite: the file path; postgres: the conninfo URI; memory: NULL */
+} wh__store_spec;
+
+/* Parse the store argument of wh_registry_open: NULL, "", "memory:",
+   "sqlite:PATH" (PATH non-empty, no NUL, at most 4096 bytes), or
+   "postgresql://..." / "postgres://...". WH_EINVAL with a message otherwise. */
+int wh__store_spec_parse(const char *store, wh__store_spec *out);
+void wh__store_spec_free(wh__store_spec *spec);
+
+/* One emitted event: its id and the exact bytes sent, shared by its deliveries
+   and by the memory store's log. */
+typedef struct wh__msg {
+  atomic_int refs;
+  size_t len;
+  int64_t created_ms;
+  char id[WH_ID_MAX];
+  char type[2 * 64 + 2]; /* "people.CREATE" */
+  char body[];           /* NUL-terminated */
+} wh__msg;
+
+wh__msg *wh__msg_new(const char *id, const char *type, const char *body, size_t len, int64_t created_ms);
+void wh__msg_ref(wh__msg *m);
+void wh__msg_unref(wh__msg *m);
+
+/* Where a delivery stands, as stored. */
+enum { WH__DLV_PENDING = 0, WH__DLV_DELIVERED = 1, WH__DLV_FAILED = 2 };
+
+/* A delivery's durable state: what survives a restart. */
+typedef struct {
+  int64_t id;           /* the store's key */
+  char ep_id[WH_ID_MAX];
+  int attempt;          /* attempts made */
+  int retries_used;     /* schedule entries consumed */
+  int fast_retry_used;
+  int64_t due_ms;       /* wall clock */
+} wh__dlv_state;
+
+/* One attempt, for the log. */
+typedef struct {
+  int attempt;
+  int64_t at_ms;        /* wall clock, when it started */
+  int64_t duration_ms;
+  int http_status;
+  const char *error;    /* NULL when delivered */
+  const char *response; /* the first 20,000 bytes of the answer, may be NULL */
+  size_t response_len;
+} wh__attempt_rec;
+
+/* A delivery handed back by claim: its state and its message. */
+typedef int (*wh__claim_cb)(void *ud, wh__msg *m, const wh__dlv_state *st);
+
+typedef struct wh__store wh__store;
+
+/* An endpoint as stored: the lists are JSON text (see wh__endpoint_encode). */
+typedef struct {
+  const char *id, *name, *url, *description, *disabled_reason;
+  int enabled;
+  int64_t created_ms;
+  const char *filters, *headers, *secrets;
+} wh__endpoint_row;
+
+/* registry.c: an endpoint to and from its stored form. */
+int wh__endpoint_encode(const wh__endpoint *ep, char **filters, char **headers, char **secrets);
+int wh__endpoint_decode(const wh__endpoint_row *row, wh__endpoint **out);
+
+typedef struct wh__store_ops {
+  const char *name;
+  int durable; /* survives the process: no queue limit, deliveries may wait on disk */
+  void (*close)(wh__store *s);
+
+  /* Endpoints: loaded once at open, in the order they were added, then written
+     through on every change. */
+  int (*load_endpoints)(wh__store *s, int (*add)(void *ud, const wh__endpoint_row *row), void *ud);
+  int (*put_endpoint)(wh__store *s, const wh__endpoint *ep);
+  int (*delete_endpoint)(wh__store *s, const char *id);
+
+  /* Claims: a dispatcher holding deliveries in memory marks them with its
+     owner token (never 0), so no other dispatcher takes them; 0 is unclaimed. */
+
+  /* Accept a message with one delivery per endpoint, all or nothing; durable
+     stores return after the commit. owner: claimed by that dispatcher, or 0.
+     Fills ids[i]. */
+  int (*enqueue)(wh__store *s, wh__msg *m, const char *const *ep_ids, size_t n, int64_t owner, int64_t *ids);
+  /* Hand out unclaimed pending deliveries due by horizon_ms, earliest first,
+     at most max, claiming them for owner. */
+  int (*claim)(wh__store *s, int64_t owner, int64_t horizon_ms, size_t max, wh__claim_cb cb, void *ud);
+  /* Record an attempt (a may be NULL: no attempt, only a new state) and the
+     delivery's new state and claim. May be asynchronous: a crash can lose the
+     last records, which only means a delivery is made again (at least once). */
+  void (*record)(wh__store *s, const wh__dlv_state *st, const wh__attempt_rec *a, int state, int64_t owner);
+  /* Unclaim everything owner holds (its dispatcher stopped). */
+  void (*release)(wh__store *s, int64_t owner);
+  /* Wait until asynchronous records are written. */
+  void (*flush)(wh__store *s);
+
+  /* The attempt log. */
+  int (*message_json)(wh__store *s, const char *msg_id, char **json);
+  int (*failed_json)(wh__store *s, const char *ep_id, int64_t since_ms, size_t limit, char **json);
+  /* Make deliveries pending again, due now, unclaimed: for msg_id to ep_id (NULL:
+     to every endpoint it had), or every failed one of ep_id finished since since_ms
+     (msg_id NULL). New deliveries are created where the message had none for ep_id.
+     *count: how many. */
+  int (*requeue)(wh__store *s, const char *msg_id, const char *ep_id, int64_t since_ms, size_t *count);
+  /* Drop delivered messages (every delivery delivered) finished before before_ms. */
+  int (*purge)(wh__store *s, int64_t before_ms, size_t *count);
+} wh__store_ops;
+
+struct wh__store {
+  const wh__store_ops *ops;
+};
+
+int wh__store_open(const wh__store_spec *spec, wh__store **out);
+int wh__store_memory_open(wh__store **out);
+int wh__store_sqlite_open(const char *path, wh__store **out);
+
+#endif

@@ -1,0 +1,611 @@
+/*
+ * The memory store: messages, deliveries and their attempts kept in this
+ * process. It answers the same log, replay and recovery calls as the durable
+ * stores, for what it holds: every pending delivery, and the most recent
+ * MEM_FINISHED_CAP finished messages (older ones are forgotten first).
+ * To stay small it keeps the response body of each delivery's last attempt only.
+ */
+#include "store.h"
+#include "storelog.h"
+
+#include <cjson/cJSON.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MEM_FINISHED_CAP 10000
+
+typedef struct mattempt {
+  int attempt, http_status;
+  int64_t at_ms, duration_ms;
+  char *error;
+  struct mattempt *next;
+} mattempt;
+
+struct mmsg;
+
+typedef struct mdlv {
+  wh__dlv_state st;
+  int state;
+  int64_t claimed; /* owner token, 0 = unclaimed */
+  int64_t finished_ms;
+  mattempt *attempts, *last_attempt;
+  char *response; /* of the last attempt */
+  size_t response_len;
+  struct mmsg *msg;
+  struct mdlv *next_in_msg;
+  struct mdlv *hnext;                /* by id */
+  struct mdlv *unc_prev, *unc_next;  /* pending and unclaimed */
+  int in_unc;
+} mdlv;
+
+typedef struct mmsg {
+  wh__msg *m;
+  mdlv *dlvs;
+  int unfinished;
+  int64_t finished_ms;
+  struct mmsg *hnext;
+  struct mmsg *fin_prev, *fin_next; /* finished, oldest first */
+  int in_fin;
+} mmsg;
+
+typedef struct {
+  wh__store base;
+  pthread_mutex_t mu;
+  mmsg **msgs;
+  size_t msg_cap, nmsgs;
+  mdlv **dlvs;
+  size_t dlv_cap, ndlvs;
+  mdlv *unc_head;
+  mmsg *fin_head, *fin_tail;
+  size_t nfin;
+  int64_t next_id;
+} mstore;
+
+/* ---- hashing --------------------------------------------------------------- */
+
+static size_t hash_str(const char *s)
+{
+  uint64_t h = 1469598103934665603ULL;
+  for (; *s; s++)
+    h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+  return (size_t)h;
+}
+
+static size_t hash_id(int64_t id) { return (size_t)((uint64_t)id * 0x9E3779B97F4A7C15ULL >> 17); }
+
+static int grow_msgs(mstore *s)
+{
+  size_t cap = s->msg_cap ? s->msg_cap * 2 : 1024;
+  mmsg **t = calloc(cap, sizeof *t);
+  if (!t)
+    return 0;
+  for (size_t i = 0; i < s->msg_cap; i++)
+    for (mmsg *x = s->msgs[i], *n; x; x = n) {
+      n = x->hnext;
+      size_t b = hash_str(x->m->id) & (cap - 1);
+      x->hnext = t[b];
+      t[b] = x;
+    }
+  free(s->msgs);
+  s->msgs = t;
+  s->msg_cap = cap;
+  return 1;
+}
+
+static int grow_dlvs(mstore *s)
+{
+  size_t cap = s->dlv_cap ? s->dlv_cap * 2 : 1024;
+  mdlv **t = calloc(cap, sizeof *t);
+  if (!t)
+    return 0;
+  for (size_t i = 0; i < s->dlv_cap; i++)
+    for (mdlv *x = s->dlvs[i], *n; x; x = n) {
+      n = x->hnext;
+      size_t b = hash_id(x->st.id) & (cap - 1);
+      x->hnext = t[b];
+      t[b] = x;
+    }
+  free(s->dlvs);
+  s->dlvs = t;
+  s->dlv_cap = cap;
+  return 1;
+}
+
+static mmsg *find_msg(mstore *s, const char *id)
+{
+  if (!s->msg_cap)
+    return NULL;
+  for (mmsg *x = s->msgs[hash_str(id) & (s->msg_cap - 1)]; x; x = x->hnext)
+    if (strcmp(x->m->id, id) == 0)
+      return x;
+  return NULL;
+}
+
+static mdlv *find_dlv(mstore *s, int64_t id)
+{
+  if (!s->dlv_cap)
+    return NULL;
+  for (mdlv *x = s->dlvs[hash_id(id) & (s->dlv_cap - 1)]; x; x = x->hnext)
+    if (x->st.id == id)
+      return x;
+  return NULL;
+}
+
+static void insert_dlv(mstore *s, mdlv *d)
+{
+  size_t b = hash_id(d->st.id) & (s->dlv_cap - 1);
+  d->hnext = s->dlvs[b];
+  s->dlvs[b] = d;
+  s->ndlvs++;
+}
+
+static void unlink_dlv(mstore *s, mdlv *d)
+{
+  for (mdlv **pp = &s->dlvs[hash_id(d->st.id) & (s->dlv_cap - 1)]; *pp; pp = &(*pp)->hnext)
+    if (*pp == d) {
+      *pp = d->hnext;
+      s->ndlvs--;
+      return;
+    }
+}
+
+/* ---- lists ---------------------------------------------------------------------- */
+
+static void unc_add(mstore *s, mdlv *d)
+{
+  if (d->in_unc)
+    return;
+  d->unc_prev = NULL;
+  d->unc_next = s->unc_head;
+  if (s->unc_head)
+    s->unc_head->unc_prev = d;
+  s->unc_head = d;
+  d->in_unc = 1;
+}
+
+static void unc_remove(mstore *s, mdlv *d)
+{
+  if (!d->in_unc)
+    return;
+  if (d->unc_prev)
+    d->unc_prev->unc_next = d->unc_next;
+  else
+    s->unc_head = d->unc_next;
+  if (d->unc_next)
+    d->unc_next->unc_prev = d->unc_prev;
+  d->in_unc = 0;
+}
+
+static void fin_remove(mstore *s, mmsg *x)
+{
+  if (!x->in_fin)
+    return;
+  if (x->fin_prev)
+    x->fin_prev->fin_next = x->fin_next;
+  else
+    s->fin_head = x->fin_next;
+  if (x->fin_next)
+    x->fin_next->fin_prev = x->fin_prev;
+  else
+    s->fin_tail = x->fin_prev;
+  x->in_fin = 0;
+  s->nfin--;
+}
+
+static void free_dlv(mdlv *d)
+{
+  for (mattempt *a = d->attempts, *n; a; a = n) {
+    n = a->next;
+    free(a->error);
+    free(a);
+  }
+  free(d->response);
+  free(d);
+}
+
+static void drop_msg(mstore *s, mmsg *x)
+{
+  fin_remove(s, x);
+  for (mmsg **pp = &s->msgs[hash_str(x->m->id) & (s->msg_cap - 1)]; *pp; pp = &(*pp)->hnext)
+    if (*pp == x) {
+      *pp = x->hnext;
+      s->nmsgs--;
+      break;
+    }
+  for (mdlv *d = x->dlvs, *n; d; d = n) {
+    n = d->next_in_msg;
+    unc_remove(s, d);
+    unlink_dlv(s, d);
+    free_dlv(d);
+  }
+  wh__msg_unref(x->m);
+  free(x);
+}
+
+/* A message whose deliveries are all finished joins the finished list; the
+   oldest finished ones are forgotten past the cap. */
+static void settle_msg(mstore *s, mmsg *x, int64_t now)
+{
+  if (x->unfinished > 0) {
+    fin_remove(s, x);
+    return;
+  }
+  if (x->in_fin)
+    return;
+  x->finished_ms = now;
+  x->fin_prev = s->fin_tail;
+  x->fin_next = NULL;
+  if (s->fin_tail)
+    s->fin_tail->fin_next = x;
+  else
+    s->fin_head = x;
+  s->fin_tail = x;
+  x->in_fin = 1;
+  s->nfin++;
+  while (s->nfin > MEM_FINISHED_CAP)
+    drop_msg(s, s->fin_head);
+}
+
+/* ---- the store operations ---------------------------------------------------------- */
+
+static void m_close(wh__store *base)
+{
+  mstore *s = (mstore *)base;
+  for (size_t i = 0; i < s->msg_cap; i++)
+    for (mmsg *x = s->msgs[i], *n; x; x = n) {
+      n = x->hnext;
+      for (mdlv *d = x->dlvs, *dn; d; d = dn) {
+        dn = d->next_in_msg;
+        free_dlv(d);
+      }
+      wh__msg_unref(x->m);
+      free(x);
+    }
+  free(s->msgs);
+  free(s->dlvs);
+  pthread_mutex_destroy(&s->mu);
+  free(s);
+}
+
+static int m_load_endpoints(wh__store *s, int (*add)(void *, const wh__endpoint_row *), void *ud) { return WH_OK; }
+static int m_put_endpoint(wh__store *s, const wh__endpoint *ep) { return WH_OK; }
+static int m_delete_endpoint(wh__store *s, const char *id) { return WH_OK; }
+
+static mdlv *new_dlv(mstore *s, mmsg *x, const char *ep_id, int64_t claimed, int64_t now)
+{
+  mdlv *d = calloc(1, sizeof *d);
+  if (!d)
+    return NULL;
+  d->st.id = ++s->next_id;
+  memcpy(d->st.ep_id, ep_id, strlen(ep_id) + 1);
+  d->st.due_ms = now;
+  d->claimed = claimed;
+  d->msg = x;
+  d->next_in_msg = x->dlvs;
+  x->dlvs = d;
+  x->unfinished++;
+  insert_dlv(s, d);
+  if (!claimed)
+    unc_add(s, d);
+  return d;
+}
+
+static int m_enqueue(wh__store *base, wh__msg *m, const char *const *ep_ids, size_t n, int64_t claimed,
+                     int64_t *ids)
+{
+  mstore *s = (mstore *)base;
+  pthread_mutex_lock(&s->mu);
+  /* Make room first, so that nothing can fail half-way. */
+  if (((s->nmsgs + 1) * 2 > s->msg_cap && !grow_msgs(s)) || ((s->ndlvs + n) * 2 > s->dlv_cap && !grow_dlvs(s))) {
+    pthread_mutex_unlock(&s->mu);
+    return wh__oom();
+  }
+  mmsg *x = calloc(1, sizeof *x);
+  mdlv **pre = n ? calloc(n, sizeof *pre) : NULL;
+  int ok = x && (!n || pre);
+  for (size_t i = 0; ok && i < n; i++)
+    ok = (pre[i] = calloc(1, sizeof **pre)) != NULL;
+  if (!ok) {
+    for (size_t i = 0; pre && i < n; i++)
+      free(pre[i]);
+    free(pre);
+    free(x);
+    pthread_mutex_unlock(&s->mu);
+    return wh__oom();
+  }
+  wh__msg_ref(m);
+  x->m = m;
+  size_t b = hash_str(m->id) & (s->msg_cap - 1);
+  x->hnext = s->msgs[b];
+  s->msgs[b] = x;
+  s->nmsgs++;
+  for (size_t i = 0; i < n; i++) {
+    mdlv *d = pre[i];
+    d->st.id = ++s->next_id;
+    memcpy(d->st.ep_id, ep_ids[i], strlen(ep_ids[i]) + 1);
+    d->st.due_ms = m->created_ms;
+    d->claimed = claimed;
+    d->msg = x;
+    d->next_in_msg = x->dlvs;
+    x->dlvs = d;
+    x->unfinished++;
+    insert_dlv(s, d);
+    if (!claimed)
+      unc_add(s, d);
+    ids[i] = d->st.id;
+  }
+  free(pre);
+  settle_msg(s, x, m->created_ms);
+  pthread_mutex_unlock(&s->mu);
+  return WH_OK;
+}
+
+static int m_claim(wh__store *base, int64_t owner, int64_t horizon_ms, size_t max, wh__claim_cb cb, void *ud)
+{
+  mstore *s = (mstore *)base;
+  /* Collect under the lock, call back outside it. */
+  pthread_mutex_lock(&s->mu);
+  size_t n = 0;
+  for (mdlv *d = s->unc_head; d && n < max; d = d->unc_next)
+    n += d->st.due_ms <= horizon_ms;
+  wh__dlv_state *st = n ? malloc(n * sizeof *st) : NULL;
+  wh__msg **ms = n ? malloc(n * sizeof *ms) : NULL;
+  size_t k = 0;
+  if (st && ms) {
+    for (mdlv *d = s->unc_head, *next; d && k < n; d = next) {
+      next = d->unc_next;
+      if (d->st.due_ms > horizon_ms)
+        continue;
+      unc_remove(s, d);
+      d->claimed = owner;
+      st[k] = d->st;
+      wh__msg_ref(d->msg->m);
+      ms[k++] = d->msg->m;
+    }
+  }
+  pthread_mutex_unlock(&s->mu);
+  int rc = (n && !(st && ms)) ? wh__oom() : WH_OK;
+  for (size_t i = 0; i < k; i++) {
+    if (rc == WH_OK)
+      rc = cb(ud, ms[i], &st[i]);
+    wh__msg_unref(ms[i]);
+  }
+  free(st);
+  free(ms);
+  return rc;
+}
+
+static void m_record(wh__store *base, const wh__dlv_state *st, const wh__attempt_rec *a, int state,
+                     int64_t claimed)
+{
+  mstore *s = (mstore *)base;
+  pthread_mutex_lock(&s->mu);
+  mdlv *d = find_dlv(s, st->id);
+  if (!d) {
+    pthread_mutex_unlock(&s->mu);
+    return;
+  }
+  d->st = *st;
+  if (a) {
+    mattempt *at = calloc(1, sizeof *at);
+    if (at) {
+      at->attempt = a->attempt;
+      at->http_status = a->http_status;
+      at->at_ms = a->at_ms;
+      at->duration_ms = a->duration_ms;
+      at->error = a->error ? wh__strdup(a->error) : NULL;
+      if (d->last_attempt)
+        d->last_attempt->next = at;
+      else
+        d->attempts = at;
+      d->last_attempt = at;
+    }
+    free(d->response);
+    d->response = a->response_len ? wh__strndup(a->response, a->response_len) : NULL;
+    d->response_len = d->response ? a->response_len : 0;
+  }
+  int was_pending = d->state == WH__DLV_PENDING;
+  d->state = state;
+  d->claimed = claimed;
+  if (state == WH__DLV_PENDING && !claimed)
+    unc_add(s, d);
+  else
+    unc_remove(s, d);
+  if (was_pending && state != WH__DLV_PENDING) {
+    d->finished_ms = a ? a->at_ms + a->duration_ms : wh__now_ms();
+    d->msg->unfinished--;
+    settle_msg(s, d->msg, d->finished_ms);
+  }
+  pthread_mutex_unlock(&s->mu);
+}
+
+static void m_release(wh__store *base, int64_t owner)
+{
+  mstore *s = (mstore *)base;
+  pthread_mutex_lock(&s->mu);
+  for (size_t i = 0; i < s->dlv_cap; i++)
+    for (mdlv *d = s->dlvs[i]; d; d = d->hnext)
+      if (d->state == WH__DLV_PENDING && d->claimed == owner) {
+        d->claimed = 0;
+        unc_add(s, d);
+      }
+  pthread_mutex_unlock(&s->mu);
+}
+
+static void m_flush(wh__store *s) {}
+
+static cJSON *dlv_json(const mdlv *d)
+{
+  wh__log_delivery info = {.id = d->st.id, .ep_id = d->st.ep_id, .state = d->state, .attempts = d->st.attempt,
+                           .due_ms = d->st.due_ms, .finished_ms = d->finished_ms};
+  cJSON *o = wh__log_delivery_json(&info);
+  cJSON *arr = o ? cJSON_GetObjectItem(o, "attempts") : NULL;
+  for (const mattempt *a = d->attempts; arr && a; a = a->next) {
+    wh__attempt_rec r = {.attempt = a->attempt, .at_ms = a->at_ms, .duration_ms = a->duration_ms,
+                         .http_status = a->http_status, .error = a->error};
+    if (a == d->last_attempt) {
+      r.response = d->response;
+      r.response_len = d->response_len;
+    }
+    cJSON_AddItemToArray(arr, wh__log_attempt_json(&r));
+  }
+  return o;
+}
+
+static int m_message_json(wh__store *base, const char *msg_id, char **json)
+{
+  mstore *s = (mstore *)base;
+  pthread_mutex_lock(&s->mu);
+  mmsg *x = find_msg(s, msg_id);
+  if (!x) {
+    pthread_mutex_unlock(&s->mu);
+    return wh__fail(WH_ENOTFOUND, "message \"%.64s\": not in the store (unknown, or forgotten: the memory "
+                                  "store keeps the last %d finished messages)",
+                    msg_id, MEM_FINISHED_CAP);
+  }
+  cJSON *o = wh__log_message_json(x->m->id, x->m->type, x->m->created_ms, x->m->body);
+  cJSON *arr = o ? cJSON_GetObjectItem(o, "deliveries") : NULL;
+  for (const mdlv *d = x->dlvs; arr && d; d = d->next_in_msg)
+    cJSON_AddItemToArray(arr, dlv_json(d));
+  pthread_mutex_unlock(&s->mu);
+  return wh__log_print(o, json);
+}
+
+static int m_failed_json(wh__store *base, const char *ep_id, int64_t since_ms, size_t limit, char **json)
+{
+  mstore *s = (mstore *)base;
+  cJSON *arr = cJSON_CreateArray();
+  size_t n = 0;
+  pthread_mutex_lock(&s->mu);
+  for (size_t i = 0; arr && i < s->dlv_cap; i++)
+    for (const mdlv *d = s->dlvs[i]; d && n < limit; d = d->hnext)
+      if (d->state == WH__DLV_FAILED && strcmp(d->st.ep_id, ep_id) == 0 && d->finished_ms >= since_ms) {
+        cJSON *o = wh__log_failed_json(d->msg->m->id, d->msg->m->type, d->st.ep_id, d->st.attempt,
+                                       d->finished_ms, d->last_attempt ? d->last_attempt->http_status : 0,
+                                       d->last_attempt ? d->last_attempt->error : NULL);
+        cJSON_AddItemToArray(arr, o);
+        n++;
+      }
+  pthread_mutex_unlock(&s->mu);
+  wh__log_sort_failed(arr);
+  return wh__log_print(arr, json);
+}
+
+/* Make d pending again, due now, for a new round of the schedule. */
+static void revive(mstore *s, mdlv *d, int64_t now)
+{
+  if (d->state != WH__DLV_PENDING)
+    d->msg->unfinished++;
+  d->state = WH__DLV_PENDING;
+  d->claimed = 0;
+  d->st.due_ms = now;
+  d->st.retries_used = 0;
+  d->st.fast_retry_used = 0;
+  d->finished_ms = 0;
+  unc_add(s, d);
+  settle_msg(s, d->msg, now);
+}
+
+static int m_requeue(wh__store *base, const char *msg_id, const char *ep_id, int64_t since_ms, size_t *count)
+{
+  mstore *s = (mstore *)base;
+  int64_t now = wh__now_ms();
+  size_t n = 0;
+  int rc = WH_OK;
+  pthread_mutex_lock(&s->mu);
+  if (msg_id) {
+    mmsg *x = find_msg(s, msg_id);
+    if (!x) {
+      rc = wh__fail(WH_ENOTFOUND, "message \"%.64s\": not in the store", msg_id);
+    } else {
+      int had = 0;
+      for (mdlv *d = x->dlvs; d; d = d->next_in_msg) {
+        if (ep_id && strcmp(d->st.ep_id, ep_id) != 0)
+          continue;
+        had = 1;
+        if (d->state != WH__DLV_PENDING) {
+          revive(s, d, now);
+          n++;
+        }
+      }
+      if (ep_id && !had) {
+        if ((s->ndlvs + 1) * 2 > s->dlv_cap && !grow_dlvs(s)) {
+          rc = wh__oom();
+        } else if (new_dlv(s, x, ep_id, 0, now)) {
+          settle_msg(s, x, now);
+          n++;
+        } else {
+          rc = wh__oom();
+        }
+      }
+    }
+  } else {
+    for (size_t i = 0; i < s->dlv_cap; i++)
+      for (mdlv *d = s->dlvs[i]; d; d = d->hnext)
+        if (d->state == WH__DLV_FAILED && strcmp(d->st.ep_id, ep_id) == 0 && d->finished_ms >= since_ms) {
+          revive(s, d, now);
+          n++;
+        }
+  }
+  pthread_mutex_unlock(&s->mu);
+  if (count)
+    *count = n;
+  return rc;
+}
+
+static int m_purge(wh__store *base, int64_t before_ms, size_t *count)
+{
+  mstore *s = (mstore *)base;
+  size_t n = 0;
+  pthread_mutex_lock(&s->mu);
+  for (mmsg *x = s->fin_head, *next; x; x = next) {
+    next = x->fin_next;
+    if (x->finished_ms >= before_ms)
+      break;
+    int all_delivered = 1;
+    for (mdlv *d = x->dlvs; d; d = d->next_in_msg)
+      all_delivered &= d->state == WH__DLV_DELIVERED;
+    if (all_delivered) {
+      drop_msg(s, x);
+      n++;
+    }
+  }
+  pthread_mutex_unlock(&s->mu);
+  if (count)
+    *count = n;
+  return WH_OK;
+}
+
+static const wh__store_ops memory_ops = {
+  .name = "memory",
+  .durable = 0,
+  .close = m_close,
+  .load_endpoints = m_load_endpoints,
+  .put_endpoint = m_put_endpoint,
+  .delete_endpoint = m_delete_endpoint,
+  .enqueue = m_enqueue,
+  .claim = m_claim,
+  .record = m_record,
+  .release = m_release,
+  .flush = m_flush,
+  .message_json = m_message_json,
+  .failed_json = m_failed_json,
+  .requeue = m_requeue,
+  .purge = m_purge,
+};
+
+int wh__store_memory_open(wh__store **out)
+{
+  mstore *s = calloc(1, sizeof *s);
+  if (!s)
+    return wh__oom();
+  s->base.ops = &memory_ops;
+  pthread_mutex_init(&s->mu, NULL);
+  if (!grow_msgs(s) || !grow_dlvs(s)) {
+    m_close(&s->base);
+    return wh__oom();
+  }
+  *out = &s->base;
+  return WH_OK;
+}
