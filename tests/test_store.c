@@ -16,6 +16,9 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 static rcv *R;
 static char dir[256];
@@ -337,15 +340,17 @@ static void bad_files(void)
   wh_registry_free(reg);
 }
 
-/* Run fn in a child process; its exit status is the number of failed checks. */
-static int in_child(void (*fn)(const char *), const char *arg)
+/* Run a child mode of this program (a fresh exec, so no threads are inherited);
+   its exit status is the number of checks that failed in it. */
+static const char *self_path;
+
+static int in_child(const char *mode, const char *arg)
 {
   fflush(NULL);
   pid_t pid = fork();
   if (pid == 0) {
-    check_failures = 0; /* count only the child's own */
-    fn(arg);
-    _exit(check_failures > 255 ? 255 : check_failures);
+    execl(self_path, self_path, mode, arg, (char *)NULL);
+    _exit(127);
   }
   int status = 0;
   waitpid(pid, &status, 0);
@@ -375,7 +380,7 @@ static void read_only(void)
   chmod(path, 0444);
   chmod(sub, 0555);
   chmod(dir, 0755);
-  CHECK_INT(in_child(read_only_child, store), 0);
+  CHECK_INT(in_child("child-readonly", store), 0);
   chmod(sub, 0755);
   chmod(path, 0644);
 }
@@ -388,9 +393,26 @@ static void full_disk_child(const char *store)
   signal(SIGXFSZ, SIG_IGN);
   wh_registry *reg;
   CHECK_OK(wh_registry_open(&reg, store));
+  /* Deliveries here go to a listener that never accepts, one at a time: they
+     stay pending (the parent delivers them after the "disk" has room again). */
+  int hole = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  socklen_t alen = sizeof a;
+  CHECK(hole >= 0 && bind(hole, (struct sockaddr *)&a, sizeof a) == 0 && listen(hole, 16) == 0 &&
+        getsockname(hole, (struct sockaddr *)&a, &alen) == 0);
+  char *list_json = NULL, url[128];
+  CHECK_OK(wh_endpoint_list_json(reg, &list_json));
+  cJSON *arr = cJSON_Parse(list_json);
+  wh_free(list_json);
+  snprintf(url, sizeof url, "http://127.0.0.1:%u/hole", (unsigned)ntohs(a.sin_port));
+  CHECK_OK(wh_endpoint_set_url(reg, cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetArrayItem(arr, 0), "id")), url));
+  cJSON_Delete(arr);
   wh_dispatcher *d;
   CHECK_OK(wh_dispatcher_new(&d, reg));
-  CHECK_OK(wh_dispatcher_start(d)); /* private networks refused: nothing is sent here */
+  CHECK_OK(wh_dispatcher_set_int(d, WH_OPT_ALLOW_PRIVATE_NETWORKS, 1));
+  CHECK_OK(wh_dispatcher_set_int(d, WH_OPT_MAX_IN_FLIGHT, 1));
+  CHECK_OK(wh_dispatcher_set_int(d, WH_OPT_TIMEOUT_MS, 30000));
+  CHECK_OK(wh_dispatcher_start(d));
   struct stat stt;
   const char *file = store + 7;
   char wal[600];
@@ -440,7 +462,7 @@ static void full_disk(void)
   rcv_url(R, "/full", url, sizeof url);
   CHECK_OK(wh_endpoint_add(reg, "full", url, NULL, ep, sizeof ep));
   wh_registry_free(reg);
-  CHECK_INT(in_child(full_disk_child, store), 0);
+  CHECK_INT(in_child("child-full", store), 0);
 
   char list[700], line[128];
   snprintf(list, sizeof list, "%s.accepted", store + 7);
@@ -462,6 +484,7 @@ static void full_disk(void)
   CHECK(accepted >= 1);
   /* With room again, everything accepted is delivered. */
   CHECK_OK(wh_registry_open(&reg, store));
+  CHECK_OK(wh_endpoint_set_url(reg, ep, url));
   h_log log;
   h_log_init(&log);
   wh_dispatcher *d = started(reg, &log, NULL);
@@ -473,8 +496,17 @@ static void full_disk(void)
   h_log_free(&log);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+  self_path = argv[0];
+  if (argc == 3 && strcmp(argv[1], "child-readonly") == 0) {
+    read_only_child(argv[2]);
+    return check_failures;
+  }
+  if (argc == 3 && strcmp(argv[1], "child-full") == 0) {
+    full_disk_child(argv[2]);
+    return check_failures;
+  }
   snprintf(dir, sizeof dir, "/tmp/wh-store-XXXXXX");
   if (!mkdtemp(dir) || rcv_start(&R, 0) != 0)
     return 1;
