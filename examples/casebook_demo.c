@@ -4,7 +4,11 @@
  * more, and a receiver (here in the same process, on 127.0.0.1) shows what it
  * got and checks every signature with wh_verify(), as a receiving system would.
  *
- *   casebook_demo [STORE]      STORE: "memory:" (default) or another store string
+ *   casebook_demo [STORE]      STORE: default "sqlite:casebook-demo.db" (in the
+ *                              working folder), or "memory:", or another store string
+ *
+ * With the SQLite store the endpoint registered by an earlier run is found
+ * again (and pointed at this run's receiver), as in a real deployment.
  */
 #include <webhook/webhook.h>
 
@@ -103,7 +107,10 @@ static const char *person =
   "\"first_name\":\"John\",\"highest_education_grade\":{\"name\":\"12\",\"id\":\"7772ff4a-221d-11ea-978f-"
   "2e728ce88125\"}}";
 
-static int emit(const char *rtype, const char *etype, const char *resource, int64_t when_us)
+static wh_dispatcher *dispatcher;
+
+/* Build and emit one event; its message id goes to msg_id (WH_ID_MAX bytes). */
+static int emit(const char *rtype, const char *etype, const char *resource, int64_t when_us, char *msg_id)
 {
   wh_event *ev;
   int rc = wh_event_new(&ev, rtype, etype);
@@ -122,10 +129,28 @@ static int emit(const char *rtype, const char *etype, const char *resource, int6
     wh_event_free(ev);
     return rc;
   }
-  /* wh_emit takes the event, whatever it returns. */
-  if ((rc = wh_emit(ev)))
+  /* emit takes the event, whatever it returns. With the SQLite store it
+     returns once the event is on disk. */
+  if ((rc = wh_dispatcher_emit(dispatcher, ev, msg_id, WH_ID_MAX)))
     fprintf(stderr, "emit: %s: %s\n", wh_strerror(rc), wh_error_last());
   return rc;
+}
+
+/* The id of the endpoint called name, from the registry's JSON list. */
+static int find_endpoint(wh_registry *reg, const char *name, char id[WH_ID_MAX])
+{
+  char *list = NULL;
+  if (wh_endpoint_list_json(reg, &list) != WH_OK)
+    return 0;
+  char key[300];
+  snprintf(key, sizeof key, "\"name\":\"%s\"", name);
+  /* Each object starts with "id"; find the one before our name. */
+  const char *at = strstr(list, key), *idp = NULL;
+  for (const char *p = list; at && (p = strstr(p, "{\"id\":\"")) && p < at; p++)
+    idp = p + 7;
+  int found = idp && sscanf(idp, "%63[^\"]", id) == 1;
+  wh_free(list);
+  return found;
 }
 
 #define TRY(call)                                                                     \
@@ -139,7 +164,7 @@ static int emit(const char *rtype, const char *etype, const char *resource, int6
 
 int main(int argc, char **argv)
 {
-  const char *store = argc > 1 ? argv[1] : "memory:";
+  const char *store = argc > 1 ? argv[1] : "sqlite:casebook-demo.db";
   setvbuf(stdout, NULL, _IOLBF, 0);
   receiver rx = {.received = 0};
   pthread_mutex_init(&rx.mu, NULL);
@@ -164,7 +189,12 @@ int main(int argc, char **argv)
   wh_registry *reg;
   TRY(wh_registry_open(&reg, store));
   char id[WH_ID_MAX];
-  TRY(wh_endpoint_add(reg, "CRM people sync", url, "Sends new and changed people to the CRM", id, sizeof id));
+  if (!find_endpoint(reg, "CRM people sync", id)) {
+    TRY(wh_endpoint_add(reg, "CRM people sync", url, "Sends new and changed people to the CRM", id, sizeof id));
+  } else {
+    printf("found the endpoint of an earlier run in the store: %s\n", id);
+    TRY(wh_endpoint_set_url(reg, id, url));
+  }
   TRY(wh_endpoint_subscribe(reg, id, "people.*"));
   TRY(wh_endpoint_set_header(reg, id, "X-Casebook-Tenant", "be461bd7-2d91-41c6-ab29-4389066bcc71"));
   TRY(wh_endpoint_secret(reg, id, rx.secret, sizeof rx.secret));
@@ -179,24 +209,32 @@ int main(int argc, char **argv)
   TRY(wh_dispatcher_set_int(d, WH_OPT_ALLOW_PRIVATE_NETWORKS, 1));
   TRY(wh_dispatcher_on_result(d, on_result, NULL));
   TRY(wh_dispatcher_start(d));
+  dispatcher = d;
 
   /* The product page's event, with its own time, then a few more. */
   int sent = 0;
-  sent += emit("people", "CREATE", person, 1711479196818049LL) == WH_OK;
-  sent += emit("people", "UPDATE", "{\"id\":\"eedc1ff9-0cf8-4f13-ac9b-dcbd2d25e543\",\"last_name\":\"Doe-Smith\"}", 0) ==
-          WH_OK;
-  sent += emit("people", "DELETE", "{\"id\":\"eedc1ff9-0cf8-4f13-ac9b-dcbd2d25e543\"}", 0) == WH_OK;
+  char first[WH_ID_MAX], other[WH_ID_MAX];
+  sent += emit("people", "CREATE", person, 1711479196818049LL, first) == WH_OK;
+  sent += emit("people", "UPDATE", "{\"id\":\"eedc1ff9-0cf8-4f13-ac9b-dcbd2d25e543\",\"last_name\":\"Doe-Smith\"}", 0,
+               other) == WH_OK;
+  sent += emit("people", "DELETE", "{\"id\":\"eedc1ff9-0cf8-4f13-ac9b-dcbd2d25e543\"}", 0, other) == WH_OK;
   /* Not subscribed: cases.* does not match people.* and goes nowhere. */
-  emit("cases", "CREATE", "{\"id\":\"c-1\",\"title\":\"Intake\"}", 0);
+  emit("cases", "CREATE", "{\"id\":\"c-1\",\"title\":\"Intake\"}", 0, other);
 
   TRY(wh_dispatcher_drain(d, 10000));
+  /* The attempt log, as an admin screen would show it. */
+  TRY(wh_message_get_json(reg, first, &json));
+  printf("\n--- attempt log of %s:\n%s\n", first, json);
+  wh_free(json);
   TRY(wh_dispatcher_stop(d, 5000));
   pthread_mutex_lock(&rx.mu);
   int received = rx.received, verified = rx.verified;
   pthread_mutex_unlock(&rx.mu);
   printf("\n%d events emitted for the endpoint, %d received, %d signatures verified\n", sent, received, verified);
+  if (received > sent)
+    printf("(%d of them were left pending by an earlier run and delivered now)\n", received - sent);
   wh_dispatcher_free(d);
   wh_registry_free(reg);
   MHD_stop_daemon(mhd);
-  return received == 3 && verified == 3 ? 0 : 1;
+  return received >= 3 && verified == received ? 0 : 1;
 }

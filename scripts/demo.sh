@@ -13,4 +13,7 @@ webhook_install_deps
 build=${WEBHOOK_BUILD_DIR:-build}
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$build" -j2 --target casebook_demo >/dev/null
-exec "$build/examples/casebook_demo" "$@"
+# The demo keeps its SQLite store (casebook-demo.db) in a folder of its own.
+mkdir -p "$build/demo"
+cd "$build/demo"
+exec ../examples/casebook_demo "$@"
