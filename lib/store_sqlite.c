@@ -1,16 +1,10 @@
 /*
  * The SQLite store: one file, WAL mode, synchronous=FULL, so that what emit
- * accepted survives a crash or a power cut.
- *
- * All writes go through one writer thread with its own connection. Callers
- * queue jobs; the writer takes every job queued so far and runs them in one
- * transaction (a savepoint each, so one bad job does not sink the others), so
- * many emitting threads share one fsync: group commit. Emit and the other
- * synchronous jobs wait for their commit; attempt records do not (losing the
- * last ones in a crash only means a delivery is made again).
- * Reads of the log use a second connection.
+ * accepted survives a crash or a power cut. Writes run on the shared writer
+ * thread (store_queue.c: group commit) with their own connection; reads of
+ * the log use a second one.
  */
-#include "store.h"
+#include "store_queue.h"
 #include "storelog.h"
 
 #include <errno.h>
@@ -42,67 +36,12 @@ static const char schema_sql[] =
   " PRIMARY KEY(delivery_id, attempt)) WITHOUT ROWID;"
   "INSERT INTO wh_meta(key, value) VALUES('schema', 'libwebhook'), ('version', '1');";
 
-enum {
-  JOB_ENQUEUE, JOB_RECORD, JOB_PUT_EP, JOB_DEL_EP, JOB_CLAIM, JOB_RELEASE, JOB_REQUEUE, JOB_PURGE, JOB_FLUSH
-};
-
-/* A claimed delivery, collected by the writer for the caller. */
-typedef struct claimed {
-  wh__msg *m;
-  wh__dlv_state st;
-} claimed;
-
-typedef struct job {
-  int kind, sync, done, rc;
-  char err[256];
-  struct job *next;
-  union {
-    struct {
-      wh__msg *m;
-      const char *const *ep_ids;
-      size_t n;
-      int64_t owner;
-      int64_t *ids;
-    } enq;
-    struct {
-      wh__dlv_state st;
-      int has_attempt, state;
-      int64_t owner;
-      wh__attempt_rec a; /* error and response point into owned copies */
-      char *error, *response;
-    } rec;
-    const wh__endpoint *ep;
-    const char *ep_id;
-    struct {
-      int64_t owner, horizon;
-      size_t max, n;
-      claimed *out;
-    } claim;
-    int64_t owner;
-    struct {
-      const char *msg_id, *ep_id;
-      int64_t since;
-      size_t count;
-    } rq;
-    struct {
-      int64_t before;
-      size_t count;
-    } purge;
-  } u;
-} job;
-
 typedef struct {
-  wh__store base;
-  char *path;
+  wh__qstore q; /* first: the store operations start here */
+  char *path, *label;
   sqlite3 *wdb; /* the writer thread's */
   sqlite3 *rdb; /* reads of the log, under rmu */
   pthread_mutex_t rmu;
-  pthread_mutex_t mu;
-  pthread_cond_t cv_work, cv_done;
-  job *head, *tail;
-  int closing;
-  pthread_t writer;
-  int writer_started;
 } sstore;
 
 /* ---- errors -------------------------------------------------------------------- */
@@ -128,11 +67,9 @@ static int db_fail(sqlite3 *db, const char *path, const char *what)
 }
 
 /* Inside the writer: remember the error text for the waiting caller. */
-static int job_fail(job *j, sqlite3 *db, const char *what)
+static int job_fail(wh__job *j, sqlite3 *db, const char *what)
 {
-  snprintf(j->err, sizeof j->err, "%s: %s%s", what, sqlite3_errmsg(db), hint(sqlite3_extended_errcode(db)));
-  j->rc = WH_ESTORE;
-  return WH_ESTORE;
+  return wh__job_fail(j, "%s: %s%s", what, sqlite3_errmsg(db), hint(sqlite3_extended_errcode(db)));
 }
 
 /* ---- statements ------------------------------------------------------------------ */
@@ -175,7 +112,7 @@ static int exec(sqlite3 *db, const char *sql) { return sqlite3_exec(db, sql, NUL
 
 /* ---- the jobs, run by the writer inside its transaction ------------------------------- */
 
-static int do_enqueue(sstore *s, job *j)
+static int do_enqueue(sstore *s, wh__job *j)
 {
   sqlite3 *db = s->wdb;
   wh__msg *m = j->u.enq.m;
@@ -193,7 +130,7 @@ static int do_enqueue(sstore *s, job *j)
   return WH_OK;
 }
 
-static int do_record(sstore *s, job *j)
+static int do_record(sstore *s, wh__job *j)
 {
   sqlite3 *db = s->wdb;
   const wh__dlv_state *st = &j->u.rec.st;
@@ -217,7 +154,7 @@ static int do_record(sstore *s, job *j)
   return WH_OK;
 }
 
-static int do_put_ep(sstore *s, job *j)
+static int do_put_ep(sstore *s, wh__job *j)
 {
   const wh__endpoint *ep = j->u.ep;
   char *f = NULL, *h = NULL, *sec = NULL;
@@ -238,14 +175,14 @@ static int do_put_ep(sstore *s, job *j)
   return rc == SQLITE_DONE ? WH_OK : job_fail(j, s->wdb, "saving the endpoint");
 }
 
-static int do_del_ep(sstore *s, job *j)
+static int do_del_ep(sstore *s, wh__job *j)
 {
   if (run(s->wdb, "DELETE FROM wh_endpoint WHERE id = ?", "t", j->u.ep_id) != SQLITE_DONE)
     return job_fail(j, s->wdb, "removing the endpoint");
   return WH_OK;
 }
 
-static int do_claim(sstore *s, job *j)
+static int do_claim(sstore *s, wh__job *j)
 {
   sqlite3 *db = s->wdb;
   sqlite3_stmt *st;
@@ -267,7 +204,7 @@ static int do_claim(sstore *s, job *j)
   int rc;
   wh__msg *prev = NULL;
   while ((rc = sqlite3_step(st)) == SQLITE_ROW && n < j->u.claim.max) {
-    claimed *c = &j->u.claim.out[n];
+    wh__claimed *c = &j->u.claim.out[n];
     c->st.id = sqlite3_column_int64(st, 0);
     snprintf(c->st.ep_id, sizeof c->st.ep_id, "%s", (const char *)sqlite3_column_text(st, 1));
     c->st.attempt = sqlite3_column_int(st, 2);
@@ -299,7 +236,7 @@ static int do_claim(sstore *s, job *j)
   return WH_OK;
 }
 
-static int do_requeue(sstore *s, job *j)
+static int do_requeue(sstore *s, wh__job *j)
 {
   sqlite3 *db = s->wdb;
   int64_t now = wh__now_ms();
@@ -340,7 +277,7 @@ static int do_requeue(sstore *s, job *j)
   return rc == SQLITE_DONE ? WH_OK : job_fail(j, db, "requeueing deliveries");
 }
 
-static int do_purge(sstore *s, job *j)
+static int do_purge(sstore *s, wh__job *j)
 {
   sqlite3 *db = s->wdb;
   int rc = exec(db, "CREATE TEMP TABLE IF NOT EXISTS wh_purge(id TEXT PRIMARY KEY); DELETE FROM wh_purge;");
@@ -360,137 +297,72 @@ static int do_purge(sstore *s, job *j)
   return rc == SQLITE_OK ? WH_OK : job_fail(j, db, "purging delivered messages");
 }
 
-static int do_job(sstore *s, job *j)
+static int do_job(void *ctx, wh__job *j)
 {
+  sstore *s = ctx;
   switch (j->kind) {
-  case JOB_ENQUEUE: return do_enqueue(s, j);
-  case JOB_RECORD: return do_record(s, j);
-  case JOB_PUT_EP: return do_put_ep(s, j);
-  case JOB_DEL_EP: return do_del_ep(s, j);
-  case JOB_CLAIM: return do_claim(s, j);
-  case JOB_RELEASE:
+  case WH__JOB_ENQUEUE: return do_enqueue(s, j);
+  case WH__JOB_RECORD: return do_record(s, j);
+  case WH__JOB_PUT_EP: return do_put_ep(s, j);
+  case WH__JOB_DEL_EP: return do_del_ep(s, j);
+  case WH__JOB_CLAIM: return do_claim(s, j);
+  case WH__JOB_RELEASE:
     return run(s->wdb, "UPDATE wh_delivery SET claimed = 0 WHERE claimed = ?", "i", j->u.owner) == SQLITE_DONE
              ? WH_OK
              : job_fail(j, s->wdb, "releasing claimed deliveries");
-  case JOB_REQUEUE: return do_requeue(s, j);
-  case JOB_PURGE: return do_purge(s, j);
-  default: return WH_OK; /* JOB_FLUSH: only waits for what came before */
+  case WH__JOB_REQUEUE: return do_requeue(s, j);
+  case WH__JOB_PURGE: return do_purge(s, j);
+  default: return WH_OK; /* a flush only waits for what came before */
   }
 }
 
-static void free_record(job *j)
+/* ---- transactions, for the writer thread ------------------------------------------------ */
+
+static int tx_begin(void *ctx, wh__job *batch)
 {
-  free(j->u.rec.error);
-  free(j->u.rec.response);
-  free(j);
+  sstore *s = ctx;
+  if (exec(s->wdb, "BEGIN IMMEDIATE") == SQLITE_OK)
+    return WH_OK;
+  for (wh__job *j = batch; j; j = j->next)
+    job_fail(j, s->wdb, "starting a transaction");
+  return WH_ESTORE;
 }
 
-static void run_batch(sstore *s, job *batch)
+static int tx_commit(void *ctx, char *why, size_t len)
 {
-  sqlite3 *db = s->wdb;
-  int txn = exec(db, "BEGIN IMMEDIATE") == SQLITE_OK;
-  if (!txn) {
-    for (job *j = batch; j; j = j->next)
-      job_fail(j, db, "starting a transaction");
-  } else {
-    for (job *j = batch; j; j = j->next) {
-      exec(db, "SAVEPOINT job");
-      if (do_job(s, j) != WH_OK)
-        exec(db, "ROLLBACK TO job");
-      exec(db, "RELEASE job");
-    }
-    if (exec(db, "COMMIT") != SQLITE_OK) {
-      /* The disk is full, or gone: nothing of this batch is durable. */
-      char why[256];
-      snprintf(why, sizeof why, "committing: %s%s", sqlite3_errmsg(db), hint(sqlite3_extended_errcode(db)));
-      exec(db, "ROLLBACK");
-      for (job *j = batch; j; j = j->next) {
-        j->rc = WH_ESTORE;
-        snprintf(j->err, sizeof j->err, "%s", why);
-        if (j->kind == JOB_CLAIM) {
-          for (size_t i = 0; i < j->u.claim.n; i++)
-            wh__msg_unref(j->u.claim.out[i].m);
-          j->u.claim.n = 0;
-        }
-      }
-    }
-  }
-  pthread_mutex_lock(&s->mu);
-  for (job *j = batch, *next; j; j = next) {
-    next = j->next;
-    if (j->sync)
-      j->done = 1;
-    else
-      free_record(j);
-  }
-  pthread_cond_broadcast(&s->cv_done);
-  pthread_mutex_unlock(&s->mu);
+  sstore *s = ctx;
+  if (exec(s->wdb, "COMMIT") == SQLITE_OK)
+    return WH_OK;
+  snprintf(why, len, "%s%s", sqlite3_errmsg(s->wdb), hint(sqlite3_extended_errcode(s->wdb)));
+  return WH_ESTORE;
 }
 
-static void *writer_main(void *arg)
-{
-  sstore *s = arg;
-  for (;;) {
-    pthread_mutex_lock(&s->mu);
-    while (!s->head && !s->closing)
-      pthread_cond_wait(&s->cv_work, &s->mu);
-    job *batch = s->head;
-    s->head = s->tail = NULL;
-    int closing = s->closing;
-    pthread_mutex_unlock(&s->mu);
-    if (batch)
-      run_batch(s, batch);
-    else if (closing)
-      break;
-  }
-  return NULL;
-}
+static void tx_rollback(void *ctx) { exec(((sstore *)ctx)->wdb, "ROLLBACK"); }
+static void tx_savepoint(void *ctx) { exec(((sstore *)ctx)->wdb, "SAVEPOINT job"); }
+static void tx_rollback_to(void *ctx) { exec(((sstore *)ctx)->wdb, "ROLLBACK TO job"); }
+static void tx_release(void *ctx) { exec(((sstore *)ctx)->wdb, "RELEASE job"); }
 
-static void submit(sstore *s, job *j)
-{
-  pthread_mutex_lock(&s->mu);
-  j->next = NULL;
-  if (s->tail)
-    s->tail->next = j;
-  else
-    s->head = j;
-  s->tail = j;
-  pthread_cond_signal(&s->cv_work);
-  if (j->sync)
-    while (!j->done)
-      pthread_cond_wait(&s->cv_done, &s->mu);
-  pthread_mutex_unlock(&s->mu);
-}
-
-/* Run a job and wait for its commit; the error is the caller's. */
-static int submit_sync(sstore *s, job *j)
-{
-  j->sync = 1;
-  submit(s, j);
-  if (j->rc != WH_OK)
-    return wh__fail(j->rc, "store sqlite:%s: %s", s->path, j->err);
-  return WH_OK;
-}
+static const wh__backend sqlite_backend = {
+  .begin = tx_begin,
+  .commit = tx_commit,
+  .rollback = tx_rollback,
+  .savepoint = tx_savepoint,
+  .rollback_to_savepoint = tx_rollback_to,
+  .release_savepoint = tx_release,
+  .run = do_job,
+};
 
 /* ---- the store operations ------------------------------------------------------------ */
 
 static void s_close(wh__store *base)
 {
   sstore *s = (sstore *)base;
-  if (s->writer_started) {
-    pthread_mutex_lock(&s->mu);
-    s->closing = 1;
-    pthread_cond_signal(&s->cv_work);
-    pthread_mutex_unlock(&s->mu);
-    pthread_join(s->writer, NULL);
-  }
+  wh__qstore_destroy(&s->q);
   sqlite3_close(s->rdb);
   sqlite3_close(s->wdb);
-  pthread_mutex_destroy(&s->mu);
   pthread_mutex_destroy(&s->rmu);
-  pthread_cond_destroy(&s->cv_work);
-  pthread_cond_destroy(&s->cv_done);
   free(s->path);
+  free(s->label);
   free(s);
 }
 
@@ -530,85 +402,10 @@ static int s_load_endpoints(wh__store *base, int (*add)(void *, const wh__endpoi
   return rc;
 }
 
-static int s_put_endpoint(wh__store *base, const wh__endpoint *ep)
-{
-  job j = {.kind = JOB_PUT_EP};
-  j.u.ep = ep;
-  return submit_sync((sstore *)base, &j);
-}
-
-static int s_delete_endpoint(wh__store *base, const char *id)
-{
-  job j = {.kind = JOB_DEL_EP};
-  j.u.ep_id = id;
-  return submit_sync((sstore *)base, &j);
-}
-
-static int s_enqueue(wh__store *base, wh__msg *m, const char *const *ep_ids, size_t n, int64_t owner, int64_t *ids)
-{
-  job j = {.kind = JOB_ENQUEUE};
-  j.u.enq.m = m;
-  j.u.enq.ep_ids = ep_ids;
-  j.u.enq.n = n;
-  j.u.enq.owner = owner;
-  j.u.enq.ids = ids;
-  return submit_sync((sstore *)base, &j);
-}
-
-static int s_claim(wh__store *base, int64_t owner, int64_t horizon_ms, size_t max, wh__claim_cb cb, void *ud)
-{
-  job j = {.kind = JOB_CLAIM};
-  j.u.claim.owner = owner;
-  j.u.claim.horizon = horizon_ms;
-  j.u.claim.max = max;
-  int rc = submit_sync((sstore *)base, &j);
-  for (size_t i = 0; i < j.u.claim.n; i++) {
-    if (rc == WH_OK)
-      rc = cb(ud, j.u.claim.out[i].m, &j.u.claim.out[i].st);
-    wh__msg_unref(j.u.claim.out[i].m);
-  }
-  free(j.u.claim.out);
-  return rc;
-}
-
-static void s_record(wh__store *base, const wh__dlv_state *st, const wh__attempt_rec *a, int state, int64_t owner)
-{
-  job *j = calloc(1, sizeof *j);
-  if (!j)
-    return; /* the delivery stays as last recorded: at worst it is made again */
-  j->kind = JOB_RECORD;
-  j->u.rec.st = *st;
-  j->u.rec.state = state;
-  j->u.rec.owner = owner;
-  if (a) {
-    j->u.rec.has_attempt = 1;
-    j->u.rec.a = *a;
-    j->u.rec.error = a->error ? wh__strdup(a->error) : NULL;
-    j->u.rec.response = a->response_len ? wh__strndup(a->response, a->response_len) : NULL;
-    j->u.rec.a.error = j->u.rec.error;
-    j->u.rec.a.response = j->u.rec.response;
-    j->u.rec.a.response_len = j->u.rec.response ? a->response_len : 0;
-  }
-  submit((sstore *)base, j);
-}
-
-static void s_release(wh__store *base, int64_t owner)
-{
-  job j = {.kind = JOB_RELEASE};
-  j.u.owner = owner;
-  submit_sync((sstore *)base, &j);
-}
-
-static void s_flush(wh__store *base)
-{
-  job j = {.kind = JOB_FLUSH};
-  submit_sync((sstore *)base, &j);
-}
-
 static int s_message_json(wh__store *base, const char *msg_id, char **json)
 {
   sstore *s = (sstore *)base;
-  s_flush(base); /* the log shows every attempt reported so far */
+  wh__q_flush(base); /* the log shows every attempt reported so far */
   pthread_mutex_lock(&s->rmu);
   sqlite3 *db = s->rdb;
   sqlite3_stmt *st = NULL, *dq = NULL, *aq = NULL;
@@ -672,7 +469,7 @@ out:
 static int s_failed_json(wh__store *base, const char *ep_id, int64_t since_ms, size_t limit, char **json)
 {
   sstore *s = (sstore *)base;
-  s_flush(base);
+  wh__q_flush(base);
   pthread_mutex_lock(&s->rmu);
   sqlite3_stmt *st;
   int rc = WH_OK;
@@ -705,44 +502,22 @@ static int s_failed_json(wh__store *base, const char *ep_id, int64_t since_ms, s
   return wh__log_print(arr, json);
 }
 
-static int s_requeue(wh__store *base, const char *msg_id, const char *ep_id, int64_t since_ms, size_t *count)
-{
-  job j = {.kind = JOB_REQUEUE};
-  j.u.rq.msg_id = msg_id;
-  j.u.rq.ep_id = ep_id;
-  j.u.rq.since = since_ms;
-  int rc = submit_sync((sstore *)base, &j);
-  if (count)
-    *count = rc ? 0 : j.u.rq.count;
-  return rc;
-}
-
-static int s_purge(wh__store *base, int64_t before_ms, size_t *count)
-{
-  job j = {.kind = JOB_PURGE};
-  j.u.purge.before = before_ms;
-  int rc = submit_sync((sstore *)base, &j);
-  if (count)
-    *count = rc ? 0 : j.u.purge.count;
-  return rc;
-}
-
 static const wh__store_ops sqlite_ops = {
   .name = "sqlite",
   .durable = 1,
   .close = s_close,
   .load_endpoints = s_load_endpoints,
-  .put_endpoint = s_put_endpoint,
-  .delete_endpoint = s_delete_endpoint,
-  .enqueue = s_enqueue,
-  .claim = s_claim,
-  .record = s_record,
-  .release = s_release,
-  .flush = s_flush,
+  .put_endpoint = wh__q_put_endpoint,
+  .delete_endpoint = wh__q_delete_endpoint,
+  .enqueue = wh__q_enqueue,
+  .claim = wh__q_claim,
+  .record = wh__q_record,
+  .release = wh__q_release,
+  .flush = wh__q_flush,
   .message_json = s_message_json,
   .failed_json = s_failed_json,
-  .requeue = s_requeue,
-  .purge = s_purge,
+  .requeue = wh__q_requeue,
+  .purge = wh__q_purge,
 };
 
 /* ---- opening ------------------------------------------------------------------------------ */
@@ -816,15 +591,15 @@ static int prepare_schema(sstore *s)
 int wh__store_sqlite_open(const char *path, wh__store **out)
 {
   sstore *s = calloc(1, sizeof *s);
-  if (!s || !(s->path = wh__strdup(path))) {
+  if (!s || !(s->path = wh__strdup(path)) || !(s->label = malloc(strlen(path) + 8))) {
+    if (s)
+      free(s->path);
     free(s);
     return wh__oom();
   }
-  s->base.ops = &sqlite_ops;
-  pthread_mutex_init(&s->mu, NULL);
+  sprintf(s->label, "sqlite:%s", path);
+  s->q.base.ops = &sqlite_ops;
   pthread_mutex_init(&s->rmu, NULL);
-  pthread_cond_init(&s->cv_work, NULL);
-  pthread_cond_init(&s->cv_done, NULL);
   int rc = open_conn(s, &s->wdb);
   if (!rc)
     rc = prepare_schema(s);
@@ -833,14 +608,12 @@ int wh__store_sqlite_open(const char *path, wh__store **out)
   /* Deliveries claimed by a process that died are free again: recovery. */
   if (!rc && run(s->wdb, "UPDATE wh_delivery SET claimed = 0 WHERE claimed != 0", NULL) != SQLITE_DONE)
     rc = db_fail(s->wdb, path, "recovering claimed deliveries");
-  if (!rc && pthread_create(&s->writer, NULL, writer_main, s) != 0)
-    rc = wh__fail(WH_ENOMEM, "store sqlite:%s: cannot start the writer thread", path);
-  else if (!rc)
-    s->writer_started = 1;
+  if (!rc)
+    rc = wh__qstore_init(&s->q, &sqlite_backend, s, s->label);
   if (rc) {
-    s_close(&s->base);
+    s_close(&s->q.base);
     return rc;
   }
-  *out = &s->base;
+  *out = &s->q.base;
   return WH_OK;
 }

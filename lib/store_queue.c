@@ -1,0 +1,244 @@
+/* The writer thread and job queue shared by the durable stores: see store_queue.h. */
+#include "store_queue.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int wh__job_fail(wh__job *j, const char *fmt, ...)
+{
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(j->err, sizeof j->err, fmt, ap);
+  va_end(ap);
+  j->rc = WH_ESTORE;
+  return WH_ESTORE;
+}
+
+static void free_async(wh__job *j)
+{
+  free(j->u.rec.error);
+  free(j->u.rec.response);
+  free(j);
+}
+
+static void drop_claims(wh__job *j)
+{
+  if (j->kind != WH__JOB_CLAIM)
+    return;
+  for (size_t i = 0; i < j->u.claim.n; i++)
+    wh__msg_unref(j->u.claim.out[i].m);
+  j->u.claim.n = 0;
+}
+
+static void run_batch(wh__qstore *q, wh__job *batch)
+{
+  const wh__backend *be = q->be;
+  if (be->begin(q->ctx, batch) == WH_OK) {
+    for (wh__job *j = batch; j; j = j->next) {
+      be->savepoint(q->ctx);
+      if (be->run(q->ctx, j) != WH_OK) {
+        be->rollback_to_savepoint(q->ctx);
+        drop_claims(j);
+      }
+      be->release_savepoint(q->ctx);
+    }
+    char why[200];
+    if (be->commit(q->ctx, why, sizeof why) != WH_OK) {
+      /* The disk is full, the database gone: nothing of this batch is durable. */
+      be->rollback(q->ctx);
+      for (wh__job *j = batch; j; j = j->next) {
+        wh__job_fail(j, "committing: %s", why);
+        drop_claims(j);
+      }
+    }
+  }
+  pthread_mutex_lock(&q->mu);
+  for (wh__job *j = batch, *next; j; j = next) {
+    next = j->next;
+    if (j->sync)
+      j->done = 1;
+    else
+      free_async(j);
+  }
+  pthread_cond_broadcast(&q->cv_done);
+  pthread_mutex_unlock(&q->mu);
+}
+
+static void *writer_main(void *arg)
+{
+  wh__qstore *q = arg;
+  for (;;) {
+    pthread_mutex_lock(&q->mu);
+    while (!q->head && !q->closing)
+      pthread_cond_wait(&q->cv_work, &q->mu);
+    wh__job *batch = q->head;
+    q->head = q->tail = NULL;
+    int closing = q->closing;
+    pthread_mutex_unlock(&q->mu);
+    if (batch)
+      run_batch(q, batch);
+    else if (closing)
+      break;
+  }
+  return NULL;
+}
+
+static void submit(wh__qstore *q, wh__job *j)
+{
+  pthread_mutex_lock(&q->mu);
+  j->next = NULL;
+  if (q->tail)
+    q->tail->next = j;
+  else
+    q->head = j;
+  q->tail = j;
+  pthread_cond_signal(&q->cv_work);
+  if (j->sync)
+    while (!j->done)
+      pthread_cond_wait(&q->cv_done, &q->mu);
+  pthread_mutex_unlock(&q->mu);
+}
+
+int wh__qstore_sync(wh__qstore *q, wh__job *j)
+{
+  j->sync = 1;
+  submit(q, j);
+  if (j->rc != WH_OK)
+    return wh__fail(j->rc, "store %s: %s", q->label, j->err);
+  return WH_OK;
+}
+
+int wh__qstore_init(wh__qstore *q, const wh__backend *be, void *ctx, const char *label)
+{
+  q->be = be;
+  q->ctx = ctx;
+  q->label = label;
+  pthread_mutex_init(&q->mu, NULL);
+  pthread_cond_init(&q->cv_work, NULL);
+  pthread_cond_init(&q->cv_done, NULL);
+  if (pthread_create(&q->writer, NULL, writer_main, q) != 0)
+    return wh__fail(WH_ENOMEM, "store %s: cannot start the writer thread", label);
+  q->started = 1;
+  return WH_OK;
+}
+
+void wh__qstore_stop(wh__qstore *q)
+{
+  if (!q->started)
+    return;
+  pthread_mutex_lock(&q->mu);
+  q->closing = 1;
+  pthread_cond_signal(&q->cv_work);
+  pthread_mutex_unlock(&q->mu);
+  pthread_join(q->writer, NULL);
+  q->started = 0;
+}
+
+void wh__qstore_destroy(wh__qstore *q)
+{
+  wh__qstore_stop(q);
+  pthread_mutex_destroy(&q->mu);
+  pthread_cond_destroy(&q->cv_work);
+  pthread_cond_destroy(&q->cv_done);
+}
+
+/* ---- the operations ---------------------------------------------------------------- */
+
+int wh__q_put_endpoint(wh__store *s, const wh__endpoint *ep)
+{
+  wh__job j = {.kind = WH__JOB_PUT_EP};
+  j.u.ep = ep;
+  return wh__qstore_sync((wh__qstore *)s, &j);
+}
+
+int wh__q_delete_endpoint(wh__store *s, const char *id)
+{
+  wh__job j = {.kind = WH__JOB_DEL_EP};
+  j.u.ep_id = id;
+  return wh__qstore_sync((wh__qstore *)s, &j);
+}
+
+int wh__q_enqueue(wh__store *s, wh__msg *m, const char *const *ep_ids, size_t n, int64_t owner, int64_t *ids)
+{
+  wh__job j = {.kind = WH__JOB_ENQUEUE};
+  j.u.enq.m = m;
+  j.u.enq.ep_ids = ep_ids;
+  j.u.enq.n = n;
+  j.u.enq.owner = owner;
+  j.u.enq.ids = ids;
+  return wh__qstore_sync((wh__qstore *)s, &j);
+}
+
+int wh__q_claim(wh__store *s, int64_t owner, int64_t horizon_ms, size_t max, wh__claim_cb cb, void *ud)
+{
+  wh__job j = {.kind = WH__JOB_CLAIM};
+  j.u.claim.owner = owner;
+  j.u.claim.horizon = horizon_ms;
+  j.u.claim.max = max;
+  int rc = wh__qstore_sync((wh__qstore *)s, &j);
+  for (size_t i = 0; i < j.u.claim.n; i++) {
+    if (rc == WH_OK)
+      rc = cb(ud, j.u.claim.out[i].m, &j.u.claim.out[i].st);
+    wh__msg_unref(j.u.claim.out[i].m);
+  }
+  free(j.u.claim.out);
+  return rc;
+}
+
+void wh__q_record(wh__store *s, const wh__dlv_state *st, const wh__attempt_rec *a, int state, int64_t owner)
+{
+  wh__job *j = calloc(1, sizeof *j);
+  if (!j)
+    return; /* the delivery stays as last recorded: at worst it is made again */
+  j->kind = WH__JOB_RECORD;
+  j->u.rec.st = *st;
+  j->u.rec.state = state;
+  j->u.rec.owner = owner;
+  if (a) {
+    j->u.rec.has_attempt = 1;
+    j->u.rec.a = *a;
+    j->u.rec.error = a->error ? wh__strdup(a->error) : NULL;
+    j->u.rec.response = a->response_len ? wh__strndup(a->response, a->response_len) : NULL;
+    j->u.rec.a.error = j->u.rec.error;
+    j->u.rec.a.response = j->u.rec.response;
+    j->u.rec.a.response_len = j->u.rec.response ? a->response_len : 0;
+  }
+  submit((wh__qstore *)s, j);
+}
+
+void wh__q_release(wh__store *s, int64_t owner)
+{
+  wh__job j = {.kind = WH__JOB_RELEASE};
+  j.u.owner = owner;
+  wh__qstore_sync((wh__qstore *)s, &j);
+}
+
+void wh__q_flush(wh__store *s)
+{
+  wh__job j = {.kind = WH__JOB_FLUSH};
+  wh__qstore_sync((wh__qstore *)s, &j);
+}
+
+int wh__q_requeue(wh__store *s, const char *msg_id, const char *ep_id, int64_t since_ms, size_t *count)
+{
+  wh__job j = {.kind = WH__JOB_REQUEUE};
+  j.u.rq.msg_id = msg_id;
+  j.u.rq.ep_id = ep_id;
+  j.u.rq.since = since_ms;
+  int rc = wh__qstore_sync((wh__qstore *)s, &j);
+  if (count)
+    *count = rc ? 0 : j.u.rq.count;
+  return rc;
+}
+
+int wh__q_purge(wh__store *s, int64_t before_ms, size_t *count)
+{
+  wh__job j = {.kind = WH__JOB_PURGE};
+  j.u.purge.before = before_ms;
+  int rc = wh__qstore_sync((wh__qstore *)s, &j);
+  if (count)
+    *count = rc ? 0 : j.u.purge.count;
+  return rc;
+}
