@@ -62,6 +62,7 @@ typedef struct wh__opts {
   int jitter_pct;
   int64_t disable_after_ms, breaker_window_ms, breaker_cooldown_ms, throttle_min_ms;
   int retention_days;
+  int64_t lease_ms;
   int breaker_min_requests, breaker_failure_pct;
   long max_body;
 } wh__opts;

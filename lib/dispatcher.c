@@ -74,8 +74,8 @@ struct wh_dispatcher {
   int64_t owner;        /* our claim token in the store */
   long window;          /* most deliveries held in memory; the rest wait in a durable store */
   int64_t next_load_ms; /* when to look in the store for due deliveries; INT64_MAX: only when told */
-  int loading, purging;
-  int64_t next_purge_ms;
+  int loading, purging, renewing;
+  int64_t next_purge_ms, next_renew_ms;
 };
 
 #define DURABLE_WINDOW 20000      /* deliveries in memory at most, with a durable store */
@@ -117,6 +117,7 @@ static int opts_init(wh__opts *o)
   o->throttle_min_ms = 60000;
   o->max_body = 1048576;
   o->retention_days = 30;
+  o->lease_ms = 30000;
   o->user_agent = wh__strdup("libwebhook/" WH_VERSION_STRING);
   if (!o->user_agent)
     return wh__oom();
@@ -186,6 +187,9 @@ int wh_dispatcher_set_int(wh_dispatcher *d, wh_option opt, long v)
     return rc;
   case WH_OPT_RETENTION_DAYS:
     if (!(rc = in_range("WH_OPT_RETENTION_DAYS", v, 0, 36500))) o->retention_days = (int)v;
+    return rc;
+  case WH_OPT_LEASE_MS:
+    if (!(rc = in_range("WH_OPT_LEASE_MS", v, 1000, 3600000))) o->lease_ms = v;
     return rc;
   case WH_OPT_RETRY_SCHEDULE:
   case WH_OPT_USER_AGENT:
@@ -904,6 +908,87 @@ static void adopt_locked(wh_dispatcher *d, wh__delivery *dl, const char *ep_id, 
     ready_push(d, dl, now);
 }
 
+/* The outbox of a shared store: an event the host wrote in its own transaction
+   becomes a message exactly as wh_dispatcher_emit would make it. */
+static int from_outbox(void *ud, const wh__outbox_row *row, wh__msg **m, char (**ep_ids)[WH_ID_MAX], size_t *n)
+{
+  wh_dispatcher *d = ud;
+  wh_event *ev = NULL;
+  char *json = NULL, type[2 * 64 + 2], id[WH_ID_MAX];
+  int rc = wh_event_new(&ev, row->resource_type, row->event_type);
+  if (!rc)
+    rc = wh_event_set_resource_json(ev, row->resource);
+  if (!rc)
+    rc = wh_event_set_tenant_id(ev, row->tenant_id);
+  if (!rc)
+    rc = wh_event_set_user_id(ev, row->user_id);
+  if (!rc)
+    rc = wh_event_set_resource_id(ev, row->resource_id);
+  if (!rc)
+    rc = wh_event_set_time(ev, row->event_time_us);
+  if (!rc)
+    rc = wh_event_to_json(ev, &json);
+  if (!rc && (long)strlen(json) > d->o.max_body)
+    rc = wh__fail(WH_EINVAL, "outbox: event is %zu bytes, more than the %ld allowed", strlen(json), d->o.max_body);
+  if (!rc) {
+    wh__event_type(ev, type, sizeof type);
+    rc = wh__make_id("msg_", id);
+  }
+  wh_event_free(ev);
+  wh__endpoint **eps = NULL;
+  size_t k = 0;
+  if (!rc && !(*m = wh__msg_new(id, type, json, strlen(json), wh__now_ms())))
+    rc = wh__oom();
+  free(json);
+  if (!rc && (rc = wh__registry_match(d->reg, type, &eps, &k)) == WH_OK) {
+    if (!(*ep_ids = calloc(k ? k : 1, sizeof **ep_ids)))
+      rc = wh__oom();
+    for (size_t i = 0; i < k; i++) {
+      if (!rc)
+        memcpy((*ep_ids)[i], eps[i]->id, WH_ID_MAX);
+      wh__endpoint_unref(eps[i]);
+    }
+    free(eps);
+    *n = k;
+  }
+  if (rc && *m) {
+    wh__msg_unref(*m);
+    *m = NULL;
+  }
+  return rc;
+}
+
+/* A shared store signalled work (another process emitted, the outbox filled). */
+static void on_store_work(void *ud)
+{
+  wh_dispatcher *d = ud;
+  pthread_mutex_lock(&d->mu);
+  d->next_load_ms = 0;
+  wake_one(d);
+  pthread_mutex_unlock(&d->mu);
+}
+
+/* Shared stores: keep our claims alive, every third of the lease. */
+static void maybe_renew(worker *w)
+{
+  wh_dispatcher *d = w->d;
+  if (!d->store->ops->renew)
+    return;
+  pthread_mutex_lock(&d->mu);
+  int64_t now = wh__now_ms();
+  if (d->renewing || d->stopping || now < d->next_renew_ms) {
+    pthread_mutex_unlock(&d->mu);
+    return;
+  }
+  d->renewing = 1;
+  d->next_renew_ms = now + d->o.lease_ms / 3;
+  pthread_mutex_unlock(&d->mu);
+  d->store->ops->renew(d->store, d->owner);
+  pthread_mutex_lock(&d->mu);
+  d->renewing = 0;
+  pthread_mutex_unlock(&d->mu);
+}
+
 /* Pull due deliveries from the store while memory has room: those left by a
    previous run, evicted retries coming due, replays, emits that found the
    window full. One worker at a time. */
@@ -924,6 +1009,8 @@ static void maybe_load(worker *w)
   int durable = d->store->ops->durable;
   pthread_mutex_unlock(&d->mu);
 
+  if (d->store->ops->outbox)
+    d->store->ops->outbox(d->store, LOAD_BATCH, from_outbox, d, NULL);
   load_ctx c = {0};
   int rc = d->store->ops->claim(d->store, d->owner, durable ? now + HORIZON_MS : INT64_MAX, room, on_claimed, &c);
 
@@ -974,6 +1061,7 @@ static void *worker_main(void *arg)
     int64_t wait_ms;
     maybe_load(w);
     maybe_purge(w);
+    maybe_renew(w);
     pthread_mutex_lock(&d->mu);
     if (d->aborting || (d->stopping && w->in_flight == 0)) {
       pthread_mutex_unlock(&d->mu);
@@ -1094,6 +1182,8 @@ int wh_dispatcher_start(wh_dispatcher *d)
   d->state = ST_RUNNING;
   d->accepting = 1;
   d->next_purge_ms = wh__now_ms();
+  d->next_renew_ms = wh__now_ms() + d->o.lease_ms / 3;
+  d->store->lease_ms = d->o.lease_ms;
   int rc = WH_OK;
   for (int i = 0; i < d->o.workers; i++) {
     if (!d->workers[i].multi || pthread_create(&d->workers[i].thread, NULL, worker_main, &d->workers[i]) != 0) {
@@ -1107,6 +1197,8 @@ int wh_dispatcher_start(wh_dispatcher *d)
     wh_dispatcher_stop(d, 0);
     return rc;
   }
+  if (d->store->ops->on_work)
+    d->store->ops->on_work(d->store, on_store_work, d);
   atomic_store(&default_dispatcher, d);
   return WH_OK;
 }
@@ -1360,6 +1452,10 @@ int wh_dispatcher_stop(wh_dispatcher *d, int timeout_ms)
   d->accepting = 0;
   d->stopping = 1;
   wake_all(d);
+  pthread_mutex_unlock(&d->mu);
+  if (d->store->ops->on_work)
+    d->store->ops->on_work(d->store, NULL, NULL);
+  pthread_mutex_lock(&d->mu);
   struct timespec deadline;
   deadline_after(&deadline, timeout_ms < 0 ? 0 : timeout_ms);
   int rc = WH_OK;

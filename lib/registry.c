@@ -34,6 +34,7 @@ struct wh_registry {
   size_t index_cap;
   uint64_t generation;
   wh__store *store;     /* where endpoints, messages and deliveries persist */
+  _Atomic uint64_t seen_version; /* the store's endpoints version we loaded (shared stores) */
 };
 
 struct wh__store *wh__registry_store(wh_registry *reg) { return reg->store; }
@@ -240,6 +241,42 @@ static int load_one(void *ud, const wh__endpoint_row *row)
   return rc;
 }
 
+/* A shared store: another process changed endpoints since we loaded them?
+   Then load them all again, and swap the table in whole. */
+static int refresh(wh_registry *reg)
+{
+  if (!reg->store->ops->endpoints_version)
+    return WH_OK;
+  uint64_t v = reg->store->ops->endpoints_version(reg->store);
+  if (v == atomic_load(&reg->seen_version))
+    return WH_OK;
+  wh_registry fresh = {.store = reg->store};
+  int rc = index_rebuild(&fresh, 64);
+  if (!rc)
+    rc = reg->store->ops->load_endpoints(reg->store, load_one, &fresh);
+  if (rc) {
+    for (size_t i = 0; i < fresh.n; i++)
+      wh__endpoint_unref(fresh.eps[i]);
+    free(fresh.eps);
+    free(fresh.index);
+    return rc;
+  }
+  pthread_rwlock_wrlock(&reg->lock);
+  for (size_t i = 0; i < reg->n; i++)
+    wh__endpoint_unref(reg->eps[i]);
+  free(reg->eps);
+  free(reg->index);
+  reg->eps = fresh.eps;
+  reg->n = fresh.n;
+  reg->cap = fresh.cap;
+  reg->index = fresh.index;
+  reg->index_cap = fresh.index_cap;
+  reg->generation += fresh.generation + 1;
+  atomic_store(&reg->seen_version, v);
+  pthread_rwlock_unlock(&reg->lock);
+  return WH_OK;
+}
+
 int wh_registry_open(wh_registry **out, const char *store)
 {
   if (!out)
@@ -263,6 +300,8 @@ int wh_registry_open(wh_registry **out, const char *store)
   if (!rc)
     rc = wh__store_open(&spec, &reg->store);
   wh__store_spec_free(&spec);
+  if (!rc && reg->store->ops->endpoints_version)
+    atomic_store(&reg->seen_version, reg->store->ops->endpoints_version(reg->store));
   if (!rc)
     rc = reg->store->ops->load_endpoints(reg->store, load_one, reg);
   if (rc) {
@@ -407,6 +446,10 @@ int wh_endpoint_add(wh_registry *reg, const char *name, const char *url, const c
   }
   ep->nsecrets = 1;
 
+  if ((rc = refresh(reg))) {
+    endpoint_destroy(ep);
+    return rc;
+  }
   pthread_rwlock_wrlock(&reg->lock);
   for (size_t i = 0; i < reg->n; i++) {
     if (strcmp(reg->eps[i]->name, name) == 0) {
@@ -433,6 +476,9 @@ int wh_endpoint_remove(wh_registry *reg, const char *id)
 {
   if (!reg || !id)
     return wh__fail(WH_EINVAL, "endpoint: %s must not be NULL", reg ? "id" : "registry");
+  int rc0 = refresh(reg);
+  if (rc0)
+    return rc0;
   pthread_rwlock_wrlock(&reg->lock);
   wh__endpoint *ep = lookup(reg, id);
   if (!ep) {
@@ -461,6 +507,9 @@ static int modify(wh_registry *reg, const char *id, change_fn change, const void
 {
   if (!reg || !id)
     return wh__fail(WH_EINVAL, "endpoint: %s must not be NULL", reg ? "id" : "registry");
+  int rc0 = refresh(reg);
+  if (rc0)
+    return rc0;
   pthread_rwlock_wrlock(&reg->lock);
   wh__endpoint *old = lookup(reg, id);
   if (!old) {
@@ -669,6 +718,7 @@ int wh_endpoint_rotate_secret(wh_registry *reg, const char *id, const char *new_
 
 wh__endpoint *wh__registry_get(wh_registry *reg, const char *id)
 {
+  refresh(reg); /* on failure: the endpoints we have */
   pthread_rwlock_rdlock(&reg->lock);
   wh__endpoint *ep = lookup(reg, id);
   if (ep)
@@ -679,6 +729,7 @@ wh__endpoint *wh__registry_get(wh_registry *reg, const char *id)
 
 int wh__registry_match(wh_registry *reg, const char *type, wh__endpoint ***out, size_t *n)
 {
+  refresh(reg); /* on failure: the endpoints we have */
   pthread_rwlock_rdlock(&reg->lock);
   wh__endpoint **v = malloc((reg->n ? reg->n : 1) * sizeof *v);
   size_t k = 0;
@@ -780,6 +831,9 @@ int wh_endpoint_list_json(wh_registry *reg, char **json_out)
 {
   if (!reg || !json_out)
     return wh__fail(WH_EINVAL, "endpoint list: %s must not be NULL", reg ? "json_out" : "registry");
+  int rc = refresh(reg);
+  if (rc)
+    return rc;
   cJSON *arr = cJSON_CreateArray();
   pthread_rwlock_rdlock(&reg->lock);
   for (size_t i = 0; arr && i < reg->n; i++) {

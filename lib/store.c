@@ -58,7 +58,11 @@ int wh__store_open(const wh__store_spec *spec, wh__store **out)
     return wh__fail(WH_EINVAL, "store: this build has no sqlite: store (WEBHOOK_WITH_SQLITE=OFF)");
 #endif
   case WH__STORE_POSTGRES:
-    return wh__fail(WH_EINVAL, "store: the postgresql:// store is not available in this build yet");
+#ifdef WEBHOOK_WITH_POSTGRES
+    return wh__store_pg_open(spec->target, out);
+#else
+    return wh__fail(WH_EINVAL, "store: this build has no postgresql:// store (WEBHOOK_WITH_POSTGRES=OFF)");
+#endif
   }
   return wh__fail(WH_EINVAL, "store: unknown kind");
 }

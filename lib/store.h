@@ -57,6 +57,15 @@ typedef struct {
   size_t response_len;
 } wh__attempt_rec;
 
+/* The outbox (PostgreSQL): turn a row the host wrote into a message and its
+   endpoints. Runs inside the store's transaction; *ep_ids is malloc'ed. */
+typedef struct {
+  const char *resource_type, *event_type, *resource, *tenant_id, *user_id, *resource_id;
+  int64_t event_time_us;
+} wh__outbox_row;
+typedef int (*wh__outbox_fn)(void *ud, const wh__outbox_row *row, wh__msg **m, char (**ep_ids)[WH_ID_MAX],
+                             size_t *n);
+
 /* A delivery handed back by claim: its state and its message. */
 typedef int (*wh__claim_cb)(void *ud, wh__msg *m, const wh__dlv_state *st);
 
@@ -114,14 +123,26 @@ typedef struct wh__store_ops {
   int (*requeue)(wh__store *s, const char *msg_id, const char *ep_id, int64_t since_ms, size_t *count);
   /* Drop delivered messages (every delivery delivered) finished before before_ms. */
   int (*purge)(wh__store *s, int64_t before_ms, size_t *count);
+
+  /* Shared stores only (NULL elsewhere). */
+  /* Extend owner's claims by the lease (claims of a process that stops renewing expire). */
+  void (*renew)(wh__store *s, int64_t owner);
+  /* Turn up to max rows of the outbox into messages: see wh__outbox_fn. */
+  int (*outbox)(wh__store *s, size_t max, wh__outbox_fn fn, void *ud, size_t *count);
+  /* Call fn(ud) when another process (or the outbox) signals new work; NULL to stop. */
+  void (*on_work)(wh__store *s, void (*fn)(void *ud), void *ud);
+  /* A number that changes when another process changes an endpoint. */
+  uint64_t (*endpoints_version)(wh__store *s);
 } wh__store_ops;
 
 struct wh__store {
   const wh__store_ops *ops;
+  int64_t lease_ms; /* how long a claim lasts without renewal (shared stores) */
 };
 
 int wh__store_open(const wh__store_spec *spec, wh__store **out);
 int wh__store_memory_open(wh__store **out);
 int wh__store_sqlite_open(const char *path, wh__store **out);
+int wh__store_pg_open(const char *conninfo, wh__store **out);
 
 #endif

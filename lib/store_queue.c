@@ -2,6 +2,7 @@
 #include "store_queue.h"
 
 #include <stdarg.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,9 +33,15 @@ static void drop_claims(wh__job *j)
   j->u.claim.n = 0;
 }
 
+/* How long an attempt record is kept and tried again while the database is
+   away; past that it is dropped (the delivery is then made again: at least once). */
+#define RECORD_RETRY_MS (5 * 60 * 1000)
+#define RETRY_PAUSE_MS 200
+
 static void run_batch(wh__qstore *q, wh__job *batch)
 {
   const wh__backend *be = q->be;
+  int ok = 0;
   if (be->begin(q->ctx, batch) == WH_OK) {
     for (wh__job *j = batch; j; j = j->next) {
       be->savepoint(q->ctx);
@@ -52,18 +59,44 @@ static void run_batch(wh__qstore *q, wh__job *batch)
         wh__job_fail(j, "committing: %s", why);
         drop_claims(j);
       }
+    } else {
+      ok = 1;
     }
   }
+  /* Synchronous jobs learn their fate; asynchronous ones (attempt records)
+     whose batch failed wait for the database to come back. */
+  int64_t now = wh__now_ms();
+  wh__job *retry = NULL, *last = NULL;
   pthread_mutex_lock(&q->mu);
   for (wh__job *j = batch, *next; j; j = next) {
     next = j->next;
-    if (j->sync)
+    if (j->sync) {
       j->done = 1;
-    else
+    } else if (!ok && now - j->first_try_ms < RECORD_RETRY_MS && !q->closing) {
+      j->rc = WH_OK;
+      j->next = NULL;
+      if (last)
+        last->next = j;
+      else
+        retry = j;
+      last = j;
+    } else {
       free_async(j);
+    }
+  }
+  if (retry) {
+    /* Ahead of newer jobs, so each delivery's records stay in order. */
+    last->next = q->head;
+    q->head = retry;
+    if (!q->tail)
+      q->tail = last;
   }
   pthread_cond_broadcast(&q->cv_done);
   pthread_mutex_unlock(&q->mu);
+  if (retry) {
+    struct timespec ts = {0, RETRY_PAUSE_MS * 1000000L};
+    nanosleep(&ts, NULL);
+  }
 }
 
 static void *writer_main(void *arg)
@@ -193,6 +226,7 @@ void wh__q_record(wh__store *s, const wh__dlv_state *st, const wh__attempt_rec *
   if (!j)
     return; /* the delivery stays as last recorded: at worst it is made again */
   j->kind = WH__JOB_RECORD;
+  j->first_try_ms = wh__now_ms();
   j->u.rec.st = *st;
   j->u.rec.state = state;
   j->u.rec.owner = owner;
@@ -240,5 +274,24 @@ int wh__q_purge(wh__store *s, int64_t before_ms, size_t *count)
   int rc = wh__qstore_sync((wh__qstore *)s, &j);
   if (count)
     *count = rc ? 0 : j.u.purge.count;
+  return rc;
+}
+
+void wh__q_renew(wh__store *s, int64_t owner)
+{
+  wh__job j = {.kind = WH__JOB_RENEW};
+  j.u.owner = owner;
+  wh__qstore_sync((wh__qstore *)s, &j);
+}
+
+int wh__q_outbox(wh__store *s, size_t max, wh__outbox_fn fn, void *ud, size_t *count)
+{
+  wh__job j = {.kind = WH__JOB_OUTBOX};
+  j.u.outbox.fn = fn;
+  j.u.outbox.ud = ud;
+  j.u.outbox.max = max;
+  int rc = wh__qstore_sync((wh__qstore *)s, &j);
+  if (count)
+    *count = rc ? 0 : j.u.outbox.count;
   return rc;
 }

@@ -23,17 +23,9 @@ typedef struct {
   wh__dlv_state st;
 } wh__claimed;
 
-/* The outbox (PostgreSQL): turn a row the host wrote into a message and its
-   endpoints. Runs on the writer thread, inside the transaction. */
-typedef struct {
-  const char *resource_type, *event_type, *resource, *tenant_id, *user_id, *resource_id;
-  int64_t event_time_us;
-} wh__outbox_row;
-typedef int (*wh__outbox_fn)(void *ud, const wh__outbox_row *row, wh__msg **m, char (**ep_ids)[WH_ID_MAX],
-                             size_t *n);
-
 typedef struct wh__job {
   int kind, sync, done, rc;
+  int64_t first_try_ms; /* asynchronous jobs are tried again after a failed commit, for a while */
   char err[256];
   struct wh__job *next;
   union {
@@ -121,5 +113,7 @@ void wh__q_release(wh__store *s, int64_t owner);
 void wh__q_flush(wh__store *s);
 int wh__q_requeue(wh__store *s, const char *msg_id, const char *ep_id, int64_t since_ms, size_t *count);
 int wh__q_purge(wh__store *s, int64_t before_ms, size_t *count);
+void wh__q_renew(wh__store *s, int64_t owner);
+int wh__q_outbox(wh__store *s, size_t max, wh__outbox_fn fn, void *ud, size_t *count);
 
 #endif

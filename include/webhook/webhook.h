@@ -286,9 +286,13 @@ typedef enum {
   WH_OPT_BREAKER_COOLDOWN_MS = 16, /**< int: how long it stays open before probing, default 30000 */
   WH_OPT_THROTTLE_MIN_DELAY_MS = 17, /**< int: least wait after a timeout or 429, default 60000 */
   WH_OPT_MAX_BODY_BYTES = 18,      /**< int: largest event accepted by emit, default 1048576 */
-  WH_OPT_RETENTION_DAYS = 19       /**< int: delivered messages and their attempts are purged this
+  WH_OPT_RETENTION_DAYS = 19,      /**< int: delivered messages and their attempts are purged this
                                         many days after delivery, default 30; 0 = keep them.
                                         Failed ones are kept until replayed or purged. */
+  WH_OPT_LEASE_MS = 20             /**< int: postgresql store: how long this process's claim on a
+                                        delivery lasts without renewal (renewed every third of it);
+                                        another process takes over the work of one that died after
+                                        this long. Default 30000, 1000..3600000. */
 } wh_option;
 
 /**
