@@ -88,11 +88,17 @@ typedef struct {
 
 /* ---- connections ------------------------------------------------------------------- */
 
+static void quiet(void *arg, const char *message) {}
+
 static PGconn *connect_db(const char *conninfo)
 {
   const char *keys[] = {"dbname", "connect_timeout", "application_name", NULL};
   const char *vals[] = {conninfo, CONNECT_TIMEOUT_S, "libwebhook", NULL};
-  return PQconnectdbParams(keys, vals, 1);
+  PGconn *c = PQconnectdbParams(keys, vals, 1);
+  /* NOTICEs ("already exists, skipping") are not for the host's stderr. */
+  if (c)
+    PQsetNoticeProcessor(c, quiet, NULL);
+  return c;
 }
 
 /* The first line of libpq's message, without its trailing newline. */
@@ -109,7 +115,7 @@ static int ensure(pstore *s, PGconn **c, char *why, size_t len)
   if (*c && PQstatus(*c) == CONNECTION_OK)
     return 1;
   if (*c)
-    PQreset(*c);
+    PQreset(*c); /* keeps the notice processor */
   else
     *c = connect_db(s->conninfo);
   if (*c && PQstatus(*c) == CONNECTION_OK)
@@ -167,24 +173,40 @@ static int do_enqueue(pstore *s, wh__job *j)
     hex[3 + 2 * i] = digits[(unsigned char)m->body[i] & 15];
   }
   hex[hl - 1] = '\0';
-  const char *p[] = {m->id, m->type, hex, created};
-  int rc = exec_job(j, s->w, "saving the message",
-                    "INSERT INTO webhook.message(id, event_type, body, created_ms) VALUES ($1, $2, $3::bytea, $4)", 4,
-                    p);
-  free(hex);
-  for (size_t i = 0; rc == WH_OK && i < j->u.enq.n; i++) {
-    const char *dp[] = {m->id, j->u.enq.ep_ids[i], created, owner, lease};
-    PGresult *res = q(s->w,
-                      "INSERT INTO webhook.delivery(msg_id, ep_id, state, attempt, retries_used, fast_retry_used,"
-                      " due_ms, claimed, lease_until) VALUES ($1, $2, 0, 0, 0, 0, $3, $4,"
-                      " CASE WHEN $4::bigint = 0 THEN 0 ELSE webhook.now_ms() + $5::bigint END) RETURNING id",
-                      5, dp);
-    if (ok(res) && PQntuples(res) == 1)
-      j->u.enq.ids[i] = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-    else
-      rc = job_fail_pg(j, s->w, "saving a delivery");
-    PQclear(res);
+  /* The endpoints as a text[] literal: ids are [A-Za-z0-9_], safe inside quotes. */
+  size_t al = 3 + j->u.enq.n * (WH_ID_MAX + 3);
+  char *arr = malloc(al);
+  if (!arr) {
+    free(hex);
+    return wh__job_fail(j, "out of memory");
   }
+  size_t k = 0;
+  arr[k++] = '{';
+  for (size_t i = 0; i < j->u.enq.n; i++)
+    k += (size_t)snprintf(arr + k, al - k, "%s\"%s\"", i ? "," : "", j->u.enq.ep_ids[i]);
+  snprintf(arr + k, al - k, "}");
+  /* Message and deliveries in one round trip. */
+  const char *p[] = {m->id, m->type, hex, created, owner, lease, arr};
+  PGresult *res = q(s->w,
+                    "WITH m AS (INSERT INTO webhook.message(id, event_type, body, created_ms)"
+                    " VALUES ($1, $2, $3::bytea, $4))"
+                    " INSERT INTO webhook.delivery(msg_id, ep_id, state, attempt, retries_used, fast_retry_used,"
+                    " due_ms, claimed, lease_until) SELECT $1, e, 0, 0, 0, 0, $4, $5,"
+                    " CASE WHEN $5::bigint = 0 THEN 0 ELSE webhook.now_ms() + $6::bigint END"
+                    " FROM unnest($7::text[]) AS e RETURNING id, ep_id",
+                    7, p);
+  free(hex);
+  free(arr);
+  int rc = WH_OK;
+  if (!ok(res) || (size_t)PQntuples(res) != j->u.enq.n) {
+    rc = job_fail_pg(j, s->w, "saving the message");
+  } else {
+    for (int r = 0; r < PQntuples(res); r++)
+      for (size_t i = 0; i < j->u.enq.n; i++)
+        if (strcmp(PQgetvalue(res, r, 1), j->u.enq.ep_ids[i]) == 0)
+          j->u.enq.ids[i] = strtoll(PQgetvalue(res, r, 0), NULL, 10);
+  }
+  PQclear(res);
   /* Idle processes hear of new work when this commits. */
   if (rc == WH_OK && j->u.enq.n && !j->u.enq.owner)
     rc = exec_job(j, s->w, "notifying", "SELECT pg_notify('webhook_work', '')", 0, NULL);
@@ -207,32 +229,34 @@ static int do_record(pstore *s, wh__job *j)
   i64(id, st->id);
   i64(lease, s->q.base.lease_ms);
   const char *p[] = {state, attempt, retries, fast, due, owner, finished ? finbuf : NULL, id, lease};
-  int rc = exec_job(j, s->w, "recording a delivery's state",
-                    "UPDATE webhook.delivery SET state = $1, attempt = $2, retries_used = $3, fast_retry_used = $4,"
-                    " due_ms = $5, claimed = $6, finished_ms = $7,"
-                    " lease_until = CASE WHEN $6::bigint = 0 THEN 0 ELSE webhook.now_ms() + $9::bigint END"
-                    " WHERE id = $8",
-                    9, p);
-  if (rc || !j->u.rec.has_attempt)
-    return rc;
+  static const char update[] =
+    "UPDATE webhook.delivery SET state = $1, attempt = $2, retries_used = $3, fast_retry_used = $4,"
+    " due_ms = $5, claimed = $6, finished_ms = $7,"
+    " lease_until = CASE WHEN $6::bigint = 0 THEN 0 ELSE webhook.now_ms() + $9::bigint END WHERE id = $8";
+  if (!j->u.rec.has_attempt)
+    return exec_job(j, s->w, "recording a delivery's state", update, 9, p);
+  /* The state and the attempt in one round trip. */
   const wh__attempt_rec *a = &j->u.rec.a;
   char an[24], at[24], dur[24], status[24];
   i64(an, a->attempt);
   i64(at, a->at_ms);
   i64(dur, a->duration_ms);
   i64(status, a->http_status);
-  /* The response as bytea, escaped by libpq. */
   size_t elen = 0;
   unsigned char *esc = a->response_len ? PQescapeByteaConn(s->w, (const unsigned char *)a->response,
                                                            a->response_len, &elen)
                                        : NULL;
-  const char *ap[] = {id, an, at, dur, a->http_status ? status : NULL, a->error, (const char *)esc};
-  rc = exec_job(j, s->w, "recording an attempt",
-                "INSERT INTO webhook.attempt(delivery_id, attempt, at_ms, duration_ms, http_status, error, response)"
-                " VALUES ($1, $2, $3, $4, $5, $6, $7::bytea) ON CONFLICT (delivery_id, attempt) DO UPDATE SET"
-                " at_ms = EXCLUDED.at_ms, duration_ms = EXCLUDED.duration_ms, http_status = EXCLUDED.http_status,"
-                " error = EXCLUDED.error, response = EXCLUDED.response",
-                7, ap);
+  const char *ap[] = {state, attempt, retries, fast, due, owner, finished ? finbuf : NULL, id, lease,
+                      an, at, dur, a->http_status ? status : NULL, a->error, (const char *)esc};
+  char sql[1024];
+  snprintf(sql, sizeof sql,
+           "WITH u AS (%s RETURNING id) INSERT INTO webhook.attempt(delivery_id, attempt, at_ms, duration_ms,"
+           " http_status, error, response) SELECT id, $10, $11, $12, $13, $14, $15::bytea FROM u"
+           " ON CONFLICT (delivery_id, attempt) DO UPDATE SET at_ms = EXCLUDED.at_ms,"
+           " duration_ms = EXCLUDED.duration_ms, http_status = EXCLUDED.http_status, error = EXCLUDED.error,"
+           " response = EXCLUDED.response",
+           update);
+  int rc = exec_job(j, s->w, "recording an attempt", sql, 15, ap);
   PQfreemem(esc);
   return rc;
 }

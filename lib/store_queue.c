@@ -43,13 +43,18 @@ static void run_batch(wh__qstore *q, wh__job *batch)
   const wh__backend *be = q->be;
   int ok = 0;
   if (be->begin(q->ctx, batch) == WH_OK) {
+    /* A job alone needs no savepoint: its failure is the transaction's. */
+    int alone = batch->next == NULL;
     for (wh__job *j = batch; j; j = j->next) {
-      be->savepoint(q->ctx);
+      if (!alone)
+        be->savepoint(q->ctx);
       if (be->run(q->ctx, j) != WH_OK) {
-        be->rollback_to_savepoint(q->ctx);
+        if (!alone)
+          be->rollback_to_savepoint(q->ctx);
         drop_claims(j);
       }
-      be->release_savepoint(q->ctx);
+      if (!alone)
+        be->release_savepoint(q->ctx);
     }
     char why[200];
     if (be->commit(q->ctx, why, sizeof why) != WH_OK) {
