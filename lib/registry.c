@@ -376,6 +376,8 @@ static int header_valid(const char *name, const char *value)
     if (c == '\r' || c == '\n' || (c < 0x20 && c != '\t') || c == 0x7f)
       return wh__fail(WH_EINVAL, "header \"%.64s\": value has a control character at byte %zu", name, i);
   }
+  if (!wh__utf8_valid(value, vn))
+    return wh__fail(WH_EINVAL, "header \"%.64s\": value is not valid UTF-8", name);
   return WH_OK;
 }
 

@@ -12,7 +12,7 @@
 #include <strings.h>
 #include <time.h>
 
-#define MAX_DELAY_MS (366LL * 24 * 3600 * 1000)
+#define MAX_DELAY_MS WH__MAX_DELAY_MS
 
 int wh__schedule_parse(const char *text, int64_t *delays_ms, int max, int *count)
 {
@@ -77,30 +77,104 @@ int64_t wh__jitter(int64_t delay_ms, int pct, double r01)
   return v < 0 ? 0 : (int64_t)(v + 0.5);
 }
 
-static int month_index(const char *m)
+/* ---- HTTP-date (RFC 9110 section 5.6.7), all three forms, strictly -------------- */
+
+typedef struct {
+  const char *p;
+} cur;
+
+static int lit(cur *c, const char *s)
 {
-  static const char names[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
-  for (int i = 0; i < 12; i++)
-    if (strncmp(m, names + 3 * i, 3) == 0)
-      return i;
-  return -1;
+  size_t n = strlen(s);
+  if (strncmp(c->p, s, n) != 0)
+    return 0;
+  c->p += n;
+  return 1;
 }
 
-/* IMF-fixdate only ("Sun, 06 Nov 1994 08:49:37 GMT"), the form RFC 9110 says to send. */
-static int parse_http_date(const char *s, int64_t *unix_ms)
+/* Exactly n digits. */
+static int num(cur *c, int n, int *out)
 {
-  char wd[4], mon[4], tz[4];
-  int day, year, hh, mm, ss, consumed = 0;
-  if (sscanf(s, "%3[A-Za-z], %2d %3[A-Za-z] %4d %2d:%2d:%2d %3[A-Z]%n", wd, &day, mon, &year, &hh, &mm, &ss,
-             tz, &consumed) != 8)
+  int v = 0;
+  for (int i = 0; i < n; i++) {
+    if (c->p[i] < '0' || c->p[i] > '9')
+      return 0;
+    v = v * 10 + (c->p[i] - '0');
+  }
+  c->p += n;
+  *out = v;
+  return 1;
+}
+
+static int one_of(cur *c, const char *const *names, int count, int *out)
+{
+  for (int i = 0; i < count; i++)
+    if (lit(c, names[i])) {
+      *out = i;
+      return 1;
+    }
+  return 0;
+}
+
+static const char *const months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                     "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+static const char *const days[] = {"Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"};
+static const char *const long_days[] = {"Monday", "Tuesday", "Wednesday", "Thursday",
+                                        "Friday", "Saturday", "Sunday"};
+
+static int hms(cur *c, struct tm *tm)
+{
+  return num(c, 2, &tm->tm_hour) && lit(c, ":") && num(c, 2, &tm->tm_min) && lit(c, ":") && num(c, 2, &tm->tm_sec);
+}
+
+static int parse_http_date(const char *s, int64_t now_ms, int64_t *unix_ms)
+{
+  struct tm tm = {0};
+  int d, year = 0;
+  cur c = {s};
+  if (one_of(&c, long_days, 7, &d) && lit(&c, ", ")) {
+    /* rfc850-date: Sunday, 06-Nov-94 08:49:37 GMT */
+    if (!(num(&c, 2, &tm.tm_mday) && lit(&c, "-") && one_of(&c, months, 12, &tm.tm_mon) && lit(&c, "-") &&
+          num(&c, 2, &year) && lit(&c, " ") && hms(&c, &tm) && lit(&c, " GMT")))
+      return 0;
+    /* Two-digit years: the most recent past year with those digits unless
+       that is more than 50 years ago (RFC 9110). */
+    time_t nows = (time_t)(now_ms / 1000);
+    struct tm now_tm;
+    gmtime_r(&nows, &now_tm);
+    int this_year = now_tm.tm_year + 1900;
+    year += this_year - this_year % 100;
+    if (year > this_year + 50)
+      year -= 100;
+  } else {
+    c.p = s;
+    if (!one_of(&c, days, 7, &d))
+      return 0;
+    if (lit(&c, ", ")) {
+      /* IMF-fixdate: Sun, 06 Nov 1994 08:49:37 GMT */
+      if (!(num(&c, 2, &tm.tm_mday) && lit(&c, " ") && one_of(&c, months, 12, &tm.tm_mon) && lit(&c, " ") &&
+            num(&c, 4, &year) && lit(&c, " ") && hms(&c, &tm) && lit(&c, " GMT")))
+        return 0;
+    } else if (lit(&c, " ")) {
+      /* asctime-date: Sun Nov  6 08:49:37 1994 */
+      if (!(one_of(&c, months, 12, &tm.tm_mon) && lit(&c, " ")))
+        return 0;
+      if (lit(&c, " ")) {
+        if (!num(&c, 1, &tm.tm_mday))
+          return 0;
+      } else if (!num(&c, 2, &tm.tm_mday)) {
+        return 0;
+      }
+      if (!(lit(&c, " ") && hms(&c, &tm) && lit(&c, " ") && num(&c, 4, &year)))
+        return 0;
+    } else {
+      return 0;
+    }
+  }
+  if (*c.p != '\0' || tm.tm_mday < 1 || tm.tm_mday > 31 || year < 1970 || tm.tm_hour > 23 || tm.tm_min > 59 ||
+      tm.tm_sec > 60)
     return 0;
-  if (strcmp(tz, "GMT") != 0 || s[consumed] != '\0')
-    return 0;
-  int m = month_index(mon);
-  if (m < 0 || day < 1 || day > 31 || year < 1970 || year > 9999 || hh > 23 || mm > 59 || ss > 60)
-    return 0;
-  struct tm tm = {.tm_year = year - 1900, .tm_mon = m, .tm_mday = day, .tm_hour = hh, .tm_min = mm,
-                  .tm_sec = ss};
+  tm.tm_year = year - 1900;
   time_t t = timegm(&tm);
   if (t == (time_t)-1)
     return 0;
@@ -123,14 +197,13 @@ int wh__retry_after_parse(const char *value, int64_t now_ms, int64_t *delay_ms)
   memcpy(buf, value, n);
   buf[n] = '\0';
   if (strspn(buf, "0123456789") == n) {
-    if (n > 9)
-      *delay_ms = MAX_DELAY_MS; /* absurdly long: the clamp decides */
-    else
-      *delay_ms = strtoll(buf, NULL, 10) * 1000;
+    /* Absurdly long values are capped: the clamp to the schedule decides anyway. */
+    int64_t secs = n > 9 ? MAX_DELAY_MS / 1000 : strtoll(buf, NULL, 10);
+    *delay_ms = secs * 1000 > MAX_DELAY_MS ? MAX_DELAY_MS : secs * 1000;
     return 1;
   }
   int64_t at;
-  if (!parse_http_date(buf, &at))
+  if (!parse_http_date(buf, now_ms, &at))
     return 0;
   *delay_ms = at > now_ms ? at - now_ms : 0;
   return 1;

@@ -5,6 +5,8 @@
 #include "internal.h"
 
 #define WH__MAX_SCHEDULE 32
+/* The longest wait a schedule entry or a Retry-After can ask for: a year. */
+#define WH__MAX_DELAY_MS (366LL * 24 * 3600 * 1000)
 
 /* Parse "5,300,1800" (seconds, up to 3 decimals) into delays_ms. "" gives 0 entries. */
 int wh__schedule_parse(const char *text, int64_t *delays_ms, int max, int *count);

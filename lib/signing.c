@@ -149,10 +149,12 @@ int wh_verify(const char *secret, const char *msg_id, const char *timestamp,
   }
   if (now == 0)
     now = wh__now_us() / 1000000;
-  if (ts < now - TOLERANCE_S || ts > now + TOLERANCE_S) {
+  /* |now - ts| without overflow, whatever the caller passed. */
+  uint64_t dist = ts > now ? (uint64_t)ts - (uint64_t)now : (uint64_t)now - (uint64_t)ts;
+  if (dist > TOLERANCE_S) {
     OPENSSL_cleanse(key, sizeof key);
-    return wh__fail(WH_ETIMESTAMP, "timestamp: %lld is %lld s away from now, more than %d s",
-                    (long long)ts, (long long)(ts > now ? ts - now : now - ts), TOLERANCE_S);
+    return wh__fail(WH_ETIMESTAMP, "timestamp: %lld is %llu s away from now, more than %d s", (long long)ts,
+                    (unsigned long long)dist, TOLERANCE_S);
   }
 
   char expect[WH__SIG_MAX];

@@ -31,6 +31,10 @@ int wh__url_validate(const char *what, const char *url)
     if (c <= 0x20 || c == 0x7f)
       return wh__fail(WH_EINVAL, "%s: control character or space at byte %zu", what, i);
   }
+  /* It goes into JSON and onto the wire: valid UTF-8 only (an IDN host in
+     UTF-8 is fine; curl converts it when it has IDN support). */
+  if (!wh__utf8_valid(url, n))
+    return wh__fail(WH_EINVAL, "%s: not valid UTF-8", what);
   const char *colon = strchr(url, ':');
   if (!colon || strncmp(colon, "://", 3) != 0)
     return wh__fail(WH_EINVAL, "%s: scheme must be http or https", what);

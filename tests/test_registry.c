@@ -107,6 +107,7 @@ static void urls(void)
     {"https://a.example.com/\r\nX: y", "control"},
     {"", "empty"},
     {"http://", "endpoint url"},
+    {"http://\xff\xfe/", "UTF-8"},
   };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     CHECK_ERR(wh_endpoint_add(reg, "v", bad[i].url, NULL, NULL, 0), WH_EINVAL, bad[i].needle);
@@ -171,6 +172,9 @@ static void filters_headers_enable(void)
   CHECK_ERR(wh_endpoint_set_header(reg, id, "X:y", "x"), WH_EINVAL, "header name");
   CHECK_ERR(wh_endpoint_set_header(reg, id, "", "x"), WH_EINVAL, "header name");
   CHECK_ERR(wh_endpoint_set_header(reg, id, "X-Inject", "a\r\nEvil: 1"), WH_EINVAL, "control");
+  CHECK_ERR(wh_endpoint_set_header(reg, id, "X-Latin1", "caf\xe9"), WH_EINVAL, "UTF-8");
+  CHECK_OK(wh_endpoint_set_header(reg, id, "X-Utf8", "caf\xc3\xa9"));
+  CHECK_OK(wh_endpoint_set_header(reg, id, "X-Utf8", NULL));
   char *big = malloc(4098);
   memset(big, 'v', 4097);
   big[4097] = '\0';

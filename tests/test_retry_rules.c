@@ -61,6 +61,24 @@ static void retry_after(void)
     CHECK(!ok);
   }
   CHECK(!wh__retry_after_parse(NULL, now, &v));
+  /* The two obsolete forms recipients must accept (RFC 9110 5.6.7). */
+  CHECK(wh__retry_after_parse("Tuesday, 14-Nov-23 22:15:20 GMT", now, &v) && v == 120000);
+  CHECK(wh__retry_after_parse("Tue Nov 14 22:15:20 2023", now, &v) && v == 120000);
+  CHECK(wh__retry_after_parse("Thu Nov  2 22:15:20 2023", now, &v) && v == 0);
+  /* Near-misses the fuzzer found accepted by a sscanf parser. */
+  static const char *near[] = {"Xyz, 14 Nov 2023 22:15:20 GMT", "Tue, 4 Nov 2023 22:15:20 GMT",
+                               "Tue, 14 Nov 2023 22: 5:+0 GMT", "Tue, 14 Nov 2023 -1:-1:-1 GMT",
+                               "Tue,14Nov2023 22:15:20GMT", "Tue, 14 Nov 23 22:15:20 GMT",
+                               "Tuesday, 14 Nov 2023 22:15:20 GMT", "Tue Nov 14 22:15:20 23"};
+  for (size_t i = 0; i < sizeof near / sizeof near[0]; i++) {
+    int ok = wh__retry_after_parse(near[i], now, &v);
+    if (ok)
+      fprintf(stderr, "accepted near-miss Retry-After: \"%s\"\n", near[i]);
+    CHECK(!ok);
+  }
+  /* Long numbers are capped, never shorter than shorter numbers. */
+  int64_t a, b;
+  CHECK(wh__retry_after_parse("999999999", now, &a) && wh__retry_after_parse("9999999999", now, &b) && b >= a);
 }
 
 static void next_delay(void)

@@ -71,6 +71,9 @@ static void tolerance(void)
   CHECK_ERR(verify_vec(VEC_SECRET, "1614265330", VEC_SIG, VEC_BODY, VEC_TS - 301), WH_ETIMESTAMP, "timestamp");
   /* now = 0 is the current time: the 2021 vector is far too old. */
   CHECK_ERR(verify_vec(VEC_SECRET, "1614265330", VEC_SIG, VEC_BODY, 0), WH_ETIMESTAMP, NULL);
+  /* Extreme clocks from the caller: no overflow, just out of tolerance. */
+  CHECK_ERR(verify_vec(VEC_SECRET, "1614265330", VEC_SIG, VEC_BODY, INT64_MIN), WH_ETIMESTAMP, NULL);
+  CHECK_ERR(verify_vec(VEC_SECRET, "-1614265330", VEC_SIG, VEC_BODY, INT64_MAX), WH_ETIMESTAMP, NULL);
   /* And a fresh signature verifies against the real clock. */
   char sig[128], ts[32];
   long long now = (long long)time(NULL);
