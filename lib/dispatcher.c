@@ -226,10 +226,15 @@ int wh_dispatcher_set_str(wh_dispatcher *d, wh_option opt, const char *v)
     d->o.nschedule = n;
     return WH_OK;
   }
-  case WH_OPT_USER_AGENT:
-    if (!v || !*v || strlen(v) > 256 || strpbrk(v, "\r\n"))
-      return wh__fail(WH_EINVAL, "WH_OPT_USER_AGENT: 1 to 256 bytes without CR or LF");
+  case WH_OPT_USER_AGENT: {
+    size_t n = v ? strnlen(v, 257) : 0;
+    int ctl = 0;
+    for (size_t i = 0; i < n; i++)
+      ctl |= (unsigned char)v[i] < 0x20 || v[i] == 0x7f;
+    if (n == 0 || n > 256 || ctl || !wh__utf8_valid(v, n))
+      return wh__fail(WH_EINVAL, "WH_OPT_USER_AGENT: 1 to 256 bytes of UTF-8 without control characters");
     return replace_str(&d->o.user_agent, v);
+  }
   case WH_OPT_CA_FILE:
     if (v && !*v)
       v = NULL;
@@ -1218,6 +1223,14 @@ static int requeue_and_load(wh_dispatcher *d, const char *msg_id, const char *ep
   pthread_mutex_unlock(&d->mu);
   if (!running)
     return wh__fail(WH_ESTATE, "%s: the dispatcher is not running", msg_id ? "replay" : "recover");
+  if (ep_id) {
+    /* Only to an endpoint that exists: a replay to nowhere would only fail later. */
+    wh__endpoint *ep = wh__registry_get(d->reg, ep_id);
+    if (!ep)
+      return wh__fail(WH_ENOTFOUND, "%s: endpoint \"%.64s\": no such endpoint", msg_id ? "replay" : "recover",
+                      ep_id);
+    wh__endpoint_unref(ep);
+  }
   size_t n = 0;
   int rc = d->store->ops->requeue(d->store, msg_id, ep_id, since, &n);
   if (count_out)

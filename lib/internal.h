@@ -102,8 +102,8 @@ const char *wh__ip_text_forbidden(const char *text);
 int wh__secret_decode(const char *what, const char *secret, unsigned char key[WH__KEY_MAX]);
 /* "v1," + base64 HMAC of id.ts.body into out (at least WH__SIG_MAX bytes). */
 #define WH__SIG_MAX 48
-void wh__sign_raw(const unsigned char *key, size_t key_len, const char *msg_id, int64_t ts,
-                  const void *body, size_t body_len, char out[WH__SIG_MAX]);
+int wh__sign_raw(const unsigned char *key, size_t key_len, const char *msg_id, int64_t ts,
+                 const void *body, size_t body_len, char out[WH__SIG_MAX]);
 
 /* ---- events (event.c) ----------------------------------------------------------- */
 

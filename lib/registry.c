@@ -860,7 +860,8 @@ size_t wh__endpoint_sign(const wh__endpoint *ep, const char *msg_id, int64_t ts,
     if (s->expires_ms != 0 && s->expires_ms <= now_ms)
       continue;
     char sig[WH__SIG_MAX];
-    wh__sign_raw(s->key, (size_t)s->key_len, msg_id, ts, body, body_len, sig);
+    if (wh__sign_raw(s->key, (size_t)s->key_len, msg_id, ts, body, body_len, sig) != WH_OK)
+      return 0;
     size_t sl = strlen(sig);
     if (used + (used ? 1 : 0) + sl + 1 > len)
       return 0;
@@ -1011,6 +1012,10 @@ int wh_endpoint_failed_json(wh_registry *reg, const char *id, int64_t since_unix
   if (!reg || !id || !json_out)
     return wh__fail(WH_EINVAL, "failed deliveries: %s must not be NULL",
                     !reg ? "registry" : !id ? "id" : "json_out");
+  wh__endpoint *ep = wh__registry_get(reg, id);
+  if (!ep)
+    return wh__fail(WH_ENOTFOUND, "failed deliveries: endpoint \"%.64s\": no such endpoint", id);
+  wh__endpoint_unref(ep);
   return reg->store->ops->failed_json(reg->store, id, since_unix_ms, limit ? limit : (size_t)-1 / 2, json_out);
 }
 

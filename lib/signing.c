@@ -5,6 +5,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,46 +31,38 @@ int wh__secret_decode(const char *what, const char *secret, unsigned char key[WH
   return (int)len;
 }
 
-void wh__sign_raw(const unsigned char *key, size_t key_len, const char *msg_id, int64_t ts,
-                  const void *body, size_t body_len, char out[WH__SIG_MAX])
+static EVP_MAC *hmac;
+static pthread_once_t hmac_once = PTHREAD_ONCE_INIT;
+
+static void fetch_hmac(void) { hmac = EVP_MAC_fetch(NULL, "HMAC", NULL); }
+
+int wh__sign_raw(const unsigned char *key, size_t key_len, const char *msg_id, int64_t ts, const void *body,
+                 size_t body_len, char out[WH__SIG_MAX])
 {
   char tsbuf[24];
   int tl = snprintf(tsbuf, sizeof tsbuf, "%lld", (long long)ts);
   unsigned char mac[EVP_MAX_MD_SIZE];
-  unsigned int mac_len = 0;
-  /* HMAC_CTX is deprecated in OpenSSL 3; EVP_MAC costs an allocation per call
-     on the hot path, so feed HMAC() one contiguous buffer when it is small. */
-  size_t idl = strlen(msg_id);
-  size_t total = idl + 1 + (size_t)tl + 1 + body_len;
-  unsigned char stackbuf[4096];
-  unsigned char *buf = total <= sizeof stackbuf ? stackbuf : malloc(total);
-  if (buf) {
-    memcpy(buf, msg_id, idl);
-    buf[idl] = '.';
-    memcpy(buf + idl + 1, tsbuf, (size_t)tl);
-    buf[idl + 1 + (size_t)tl] = '.';
-    if (body_len)
-      memcpy(buf + idl + 2 + (size_t)tl, body, body_len);
-    HMAC(EVP_sha256(), key, (int)key_len, buf, total, mac, &mac_len);
-    if (buf != stackbuf)
-      free(buf);
-  } else {
-    EVP_MAC *m = EVP_MAC_fetch(NULL, "HMAC", NULL);
-    EVP_MAC_CTX *c = m ? EVP_MAC_CTX_new(m) : NULL;
-    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string("digest", (char *)"SHA256", 0),
-                           OSSL_PARAM_construct_end()};
-    size_t ml = 0;
-    if (c && EVP_MAC_init(c, key, key_len, params) && EVP_MAC_update(c, (const void *)msg_id, idl) &&
-        EVP_MAC_update(c, (const unsigned char *)".", 1) &&
-        EVP_MAC_update(c, (const unsigned char *)tsbuf, (size_t)tl) &&
-        EVP_MAC_update(c, (const unsigned char *)".", 1) && EVP_MAC_update(c, body, body_len) &&
-        EVP_MAC_final(c, mac, &ml, sizeof mac))
-      mac_len = (unsigned)ml;
-    EVP_MAC_CTX_free(c);
-    EVP_MAC_free(m);
+  size_t mac_len = 0;
+  /* The signed content is id "." timestamp "." body, fed in pieces: a body of
+     any size is never copied. The HMAC algorithm is fetched once. */
+  pthread_once(&hmac_once, fetch_hmac);
+  EVP_MAC_CTX *c = hmac ? EVP_MAC_CTX_new(hmac) : NULL;
+  OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string("digest", (char *)"SHA256", 0), OSSL_PARAM_construct_end()};
+  int ok = c && EVP_MAC_init(c, key, key_len, params) &&
+           EVP_MAC_update(c, (const unsigned char *)msg_id, strlen(msg_id)) &&
+           EVP_MAC_update(c, (const unsigned char *)".", 1) &&
+           EVP_MAC_update(c, (const unsigned char *)tsbuf, (size_t)tl) &&
+           EVP_MAC_update(c, (const unsigned char *)".", 1) && (body_len == 0 || EVP_MAC_update(c, body, body_len)) &&
+           EVP_MAC_final(c, mac, &mac_len, sizeof mac);
+  EVP_MAC_CTX_free(c);
+  if (!ok || mac_len != 32) {
+    out[0] = '\0';
+    return wh__fail(WH_ENOMEM, "signing: OpenSSL could not compute HMAC-SHA256");
   }
   memcpy(out, "v1,", 3);
   wh__b64_encode(mac, mac_len, out + 3);
+  OPENSSL_cleanse(mac, sizeof mac);
+  return WH_OK;
 }
 
 int wh_secret_generate(char *buf, size_t len)
@@ -103,9 +96,9 @@ int wh_sign(const char *secret, const char *msg_id, int64_t timestamp, const voi
   if (kl < 0)
     return WH_EINVAL;
   char sig[WH__SIG_MAX];
-  wh__sign_raw(key, (size_t)kl, msg_id, timestamp, body, body_len, sig);
+  int rc = wh__sign_raw(key, (size_t)kl, msg_id, timestamp, body, body_len, sig);
   OPENSSL_cleanse(key, sizeof key);
-  return wh__copy_out("signature buffer", sig, sig_out, sig_len);
+  return rc ? rc : wh__copy_out("signature buffer", sig, sig_out, sig_len);
 }
 
 /* Strictly a decimal integer, optional leading '-', no spaces, no overflow. */
@@ -158,8 +151,10 @@ int wh_verify(const char *secret, const char *msg_id, const char *timestamp,
   }
 
   char expect[WH__SIG_MAX];
-  wh__sign_raw(key, (size_t)kl, msg_id, ts, body, body_len, expect);
+  int rc = wh__sign_raw(key, (size_t)kl, msg_id, ts, body, body_len, expect);
   OPENSSL_cleanse(key, sizeof key);
+  if (rc)
+    return rc;
   /* Compare the base64 text after "v1,": equal length, constant time. */
   const char *want = expect + 3;
   size_t want_len = strlen(want);

@@ -10,6 +10,7 @@
 
 #include <cjson/cJSON.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -278,7 +279,7 @@ static mdlv *new_dlv(mstore *s, mmsg *x, const char *ep_id, int64_t claimed, int
   if (!d)
     return NULL;
   d->st.id = ++s->next_id;
-  memcpy(d->st.ep_id, ep_id, strlen(ep_id) + 1);
+  snprintf(d->st.ep_id, sizeof d->st.ep_id, "%s", ep_id);
   d->st.due_ms = now;
   d->claimed = claimed;
   d->msg = x;
@@ -323,7 +324,7 @@ static int m_enqueue(wh__store *base, wh__msg *m, const char *const *ep_ids, siz
   for (size_t i = 0; i < n; i++) {
     mdlv *d = pre[i];
     d->st.id = ++s->next_id;
-    memcpy(d->st.ep_id, ep_ids[i], strlen(ep_ids[i]) + 1);
+    snprintf(d->st.ep_id, sizeof d->st.ep_id, "%s", ep_ids[i]);
     d->st.due_ms = m->created_ms;
     d->claimed = claimed;
     d->msg = x;

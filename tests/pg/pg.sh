@@ -20,6 +20,11 @@ as_owner() {
 case "$cmd" in
 start)
   port=${3:?port}
+  # A server left by an interrupted run: stop it and start afresh.
+  if [ -f "$dir/data/postmaster.pid" ]; then
+    as_owner "$bindir/pg_ctl" -D "$dir/data" -w -t 60 -m immediate stop >/dev/null 2>&1 || true
+  fi
+  rm -rf "$dir"
   if [ ! -f "$dir/data/PG_VERSION" ]; then
     mkdir -p "$dir"
     [ "$(id -u)" -eq 0 ] && chown postgres "$dir"
