@@ -43,6 +43,7 @@ typedef struct wh__epq {
   int in_flight;
   int limit;                 /* adaptive: drops to 1 on timeouts, grows back on success */
   int in_ring;
+  unsigned pick_seq, picked; /* how many the current pick took (see pick()) */
   struct wh__epq *ring_next, *ring_prev;
   int blocked;               /* has ready work but the breaker is open */
   struct wh__epq *blocked_next;

@@ -75,6 +75,7 @@ struct wh_dispatcher {
   long window;          /* most deliveries held in memory; the rest wait in a durable store */
   int64_t next_load_ms; /* when to look in the store for due deliveries; INT64_MAX: only when told */
   int loading, purging, renewing;
+  unsigned pick_seq;
   int64_t next_purge_ms, next_renew_ms;
 };
 
@@ -798,18 +799,37 @@ static int pick(worker *w, wh__delivery **batch, int max, int64_t *wait_ms)
   int n = 0;
   *wait_ms = promote_due(d, now);
   int cap = (d->o.max_in_flight + d->o.workers - 1) / d->o.workers;
+  /* One pick takes at most a worker's share of an endpoint's slots, so that a
+     busy endpoint's requests spread over the workers (and cores). */
+  unsigned seq = ++d->pick_seq;
+  wh__epq *first_full = NULL;
   while (!d->stopping && n < max && d->ring && w->in_flight < cap && d->in_flight < d->o.max_in_flight) {
     wh__epq *q = d->ring;
+    if (q->pick_seq != seq) {
+      q->pick_seq = seq;
+      q->picked = 0;
+    }
+    int share = (effective_limit(d, q) + d->o.workers - 1) / d->o.workers;
+    if ((int)q->picked >= share) {
+      if (q == first_full)
+        break; /* every endpoint in the ring has had its share of this pick */
+      if (!first_full)
+        first_full = q;
+      d->ring = q->ring_next;
+      continue;
+    }
+    first_full = NULL;
     wh__delivery *dl = ready_pop(q);
     q->in_flight++;
+    q->picked++;
     d->in_flight++;
     w->in_flight++;
     batch[n++] = dl;
     d->ring = q->ring_next; /* the next endpoint goes first next time */
     requeue(d, q, now);
   }
-  /* Full here but not overall: another worker may take the rest. */
-  if (d->ring && !d->stopping && w->in_flight >= cap && d->in_flight < d->o.max_in_flight)
+  /* Work left that this worker did not take: another one may. */
+  if (d->ring && !d->stopping && d->in_flight < d->o.max_in_flight)
     wake_one(d);
   return n;
 }

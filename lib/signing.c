@@ -31,10 +31,36 @@ int wh__secret_decode(const char *what, const char *secret, unsigned char key[WH
   return (int)len;
 }
 
+/* One HMAC-SHA256 context per thread, made once (fetching the algorithm and
+   the digest by name is the expensive part) and re-keyed for each signature. */
+static pthread_key_t ctx_key;
+static pthread_once_t ctx_once = PTHREAD_ONCE_INIT;
 static EVP_MAC *hmac;
-static pthread_once_t hmac_once = PTHREAD_ONCE_INIT;
 
-static void fetch_hmac(void) { hmac = EVP_MAC_fetch(NULL, "HMAC", NULL); }
+static void free_ctx(void *c) { EVP_MAC_CTX_free(c); }
+
+static void init_hmac(void)
+{
+  hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+  pthread_key_create(&ctx_key, free_ctx);
+}
+
+static EVP_MAC_CTX *thread_ctx(void)
+{
+  pthread_once(&ctx_once, init_hmac);
+  EVP_MAC_CTX *c = pthread_getspecific(ctx_key);
+  if (c || !hmac)
+    return c;
+  OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string("digest", (char *)"SHA256", 0), OSSL_PARAM_construct_end()};
+  c = EVP_MAC_CTX_new(hmac);
+  if (c && !EVP_MAC_CTX_set_params(c, params)) {
+    EVP_MAC_CTX_free(c);
+    c = NULL;
+  }
+  if (c)
+    pthread_setspecific(ctx_key, c);
+  return c;
+}
 
 int wh__sign_raw(const unsigned char *key, size_t key_len, const char *msg_id, int64_t ts, const void *body,
                  size_t body_len, char out[WH__SIG_MAX])
@@ -44,17 +70,14 @@ int wh__sign_raw(const unsigned char *key, size_t key_len, const char *msg_id, i
   unsigned char mac[EVP_MAX_MD_SIZE];
   size_t mac_len = 0;
   /* The signed content is id "." timestamp "." body, fed in pieces: a body of
-     any size is never copied. The HMAC algorithm is fetched once. */
-  pthread_once(&hmac_once, fetch_hmac);
-  EVP_MAC_CTX *c = hmac ? EVP_MAC_CTX_new(hmac) : NULL;
-  OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string("digest", (char *)"SHA256", 0), OSSL_PARAM_construct_end()};
-  int ok = c && EVP_MAC_init(c, key, key_len, params) &&
+     any size is never copied. */
+  EVP_MAC_CTX *c = thread_ctx();
+  int ok = c && EVP_MAC_init(c, key, key_len, NULL) &&
            EVP_MAC_update(c, (const unsigned char *)msg_id, strlen(msg_id)) &&
            EVP_MAC_update(c, (const unsigned char *)".", 1) &&
            EVP_MAC_update(c, (const unsigned char *)tsbuf, (size_t)tl) &&
            EVP_MAC_update(c, (const unsigned char *)".", 1) && (body_len == 0 || EVP_MAC_update(c, body, body_len)) &&
            EVP_MAC_final(c, mac, &mac_len, sizeof mac);
-  EVP_MAC_CTX_free(c);
   if (!ok || mac_len != 32) {
     out[0] = '\0';
     return wh__fail(WH_ENOMEM, "signing: OpenSSL could not compute HMAC-SHA256");

@@ -1,6 +1,7 @@
 /* Small shared pieces: clocks, randomness, ids, base64, UTF-8, buffers. */
 #include "internal.h"
 
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,24 +56,43 @@ double wh__rand01(void)
 
 static const char base62[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
+/* Random bytes for ids, drawn from the CSPRNG a few KiB at a time: OpenSSL's
+   RAND_bytes takes a process-wide lock, which eight emitting threads felt. */
+static int id_random(unsigned char *out, size_t n)
+{
+  static _Thread_local unsigned char pool[4096];
+  static _Thread_local size_t left;
+  if (left < n) {
+    int rc = wh__random(pool, sizeof pool);
+    if (rc)
+      return rc;
+    left = sizeof pool;
+  }
+  memcpy(out, pool + sizeof pool - left, n);
+  OPENSSL_cleanse(pool + sizeof pool - left, n);
+  left -= n;
+  return WH_OK;
+}
+
 int wh__make_id(const char *prefix, char out[WH_ID_MAX])
 {
-  /* 20 bytes = 160 bits -> 27 base62 digits, big-endian long division. */
-  unsigned char raw[20];
-  uint32_t secs = (uint32_t)(wh__now_us() / 1000000);
-  raw[0] = (unsigned char)(secs >> 24);
-  raw[1] = (unsigned char)(secs >> 16);
-  raw[2] = (unsigned char)(secs >> 8);
-  raw[3] = (unsigned char)secs;
-  int rc = wh__random(raw + 4, 16);
+  /* 160 bits: 32 of seconds (so ids sort roughly by time), 128 random; as
+     five 32-bit limbs, divided by 62 for each of the 27 digits. */
+  unsigned char rnd[16];
+  int rc = id_random(rnd, sizeof rnd);
   if (rc)
     return rc;
+  uint32_t limb[5];
+  limb[0] = (uint32_t)(wh__now_us() / 1000000);
+  for (int i = 0; i < 4; i++)
+    limb[i + 1] = (uint32_t)rnd[4 * i] << 24 | (uint32_t)rnd[4 * i + 1] << 16 | (uint32_t)rnd[4 * i + 2] << 8 |
+                  rnd[4 * i + 3];
   char digits[27];
   for (int d = 26; d >= 0; d--) {
-    unsigned rem = 0;
-    for (size_t i = 0; i < sizeof raw; i++) {
-      unsigned cur = rem * 256 + raw[i];
-      raw[i] = (unsigned char)(cur / 62);
+    uint64_t rem = 0;
+    for (int i = 0; i < 5; i++) {
+      uint64_t cur = rem << 32 | limb[i];
+      limb[i] = (uint32_t)(cur / 62);
       rem = cur % 62;
     }
     digits[d] = base62[rem];
