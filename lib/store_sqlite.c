@@ -36,10 +36,17 @@ static const char schema_sql[] =
   " PRIMARY KEY(delivery_id, attempt)) WITHOUT ROWID;"
   "INSERT INTO wh_meta(key, value) VALUES('schema', 'libwebhook'), ('version', '1');";
 
+#define STMT_CACHE 24
+
 typedef struct {
   wh__qstore q; /* first: the store operations start here */
   char *path, *label;
   sqlite3 *wdb; /* the writer thread's */
+  struct {
+    char *sql;
+    sqlite3_stmt *st;
+  } cache[STMT_CACHE]; /* the writer's prepared statements, by their text */
+  int ncache;
   sqlite3 *rdb; /* reads of the log, under rmu */
   pthread_mutex_t rmu;
 } sstore;
@@ -74,14 +81,37 @@ static int job_fail(wh__job *j, sqlite3 *db, const char *what)
 
 /* ---- statements ------------------------------------------------------------------ */
 
-/* Run one statement with bound values described by fmt: i = int64, t = text
-   (NULL is SQL NULL), b = blob (pointer, length). Returns the step result. */
-static int run(sqlite3 *db, const char *sql, const char *fmt, ...)
+/* The writer's statement for sql: prepared once, then reset and reused. */
+static sqlite3_stmt *prepared(sstore *s, const char *sql, int *owned)
 {
+  for (int i = 0; i < s->ncache; i++)
+    if (strcmp(s->cache[i].sql, sql) == 0) {
+      *owned = 0;
+      return s->cache[i].st;
+    }
   sqlite3_stmt *st;
-  int rc = sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
-  if (rc != SQLITE_OK)
-    return rc;
+  if (sqlite3_prepare_v3(s->wdb, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK)
+    return NULL;
+  char *copy = s->ncache < STMT_CACHE ? wh__strdup(sql) : NULL;
+  if (!copy) {
+    *owned = 1; /* cache full: use once */
+    return st;
+  }
+  s->cache[s->ncache].sql = copy;
+  s->cache[s->ncache++].st = st;
+  *owned = 0;
+  return st;
+}
+
+/* Run one statement on the writer's connection with bound values described
+   by fmt: i = int64, t = text (NULL is SQL NULL), b = blob (pointer, length).
+   Returns the step result (SQLITE_DONE for a row too). */
+static int run(sstore *s, const char *sql, const char *fmt, ...)
+{
+  int owned;
+  sqlite3_stmt *st = prepared(s, sql, &owned);
+  if (!st)
+    return sqlite3_errcode(s->wdb);
   va_list ap;
   va_start(ap, fmt);
   for (int i = 1; fmt && *fmt; fmt++, i++) {
@@ -103,8 +133,13 @@ static int run(sqlite3 *db, const char *sql, const char *fmt, ...)
     }
   }
   va_end(ap);
-  rc = sqlite3_step(st);
-  sqlite3_finalize(st);
+  int rc = sqlite3_step(st);
+  if (owned) {
+    sqlite3_finalize(st);
+  } else {
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+  }
   return rc == SQLITE_ROW ? SQLITE_DONE : rc;
 }
 
@@ -116,11 +151,11 @@ static int do_enqueue(sstore *s, wh__job *j)
 {
   sqlite3 *db = s->wdb;
   wh__msg *m = j->u.enq.m;
-  if (run(db, "INSERT INTO wh_message(id, event_type, body, created_ms) VALUES(?, ?, ?, ?)", "ttbi", m->id,
+  if (run(s, "INSERT INTO wh_message(id, event_type, body, created_ms) VALUES(?, ?, ?, ?)", "ttbi", m->id,
           m->type, m->body, (int)m->len, m->created_ms) != SQLITE_DONE)
     return job_fail(j, db, "saving the message");
   for (size_t i = 0; i < j->u.enq.n; i++) {
-    if (run(db,
+    if (run(s,
             "INSERT INTO wh_delivery(msg_id, ep_id, state, attempt, retries_used, fast_retry_used, due_ms,"
             " claimed) VALUES(?, ?, 0, 0, 0, 0, ?, ?)",
             "ttii", m->id, j->u.enq.ep_ids[i], m->created_ms, j->u.enq.owner) != SQLITE_DONE)
@@ -136,7 +171,7 @@ static int do_record(sstore *s, wh__job *j)
   const wh__dlv_state *st = &j->u.rec.st;
   int finished = j->u.rec.state != WH__DLV_PENDING;
   int64_t fin = finished ? (j->u.rec.has_attempt ? j->u.rec.a.at_ms + j->u.rec.a.duration_ms : wh__now_ms()) : 0;
-  if (run(db,
+  if (run(s,
           "UPDATE wh_delivery SET state = ?, attempt = ?, retries_used = ?, fast_retry_used = ?, due_ms = ?,"
           " claimed = ?, finished_ms = ? WHERE id = ?",
           "iiiiiiii", (int64_t)j->u.rec.state, (int64_t)st->attempt, (int64_t)st->retries_used,
@@ -145,7 +180,7 @@ static int do_record(sstore *s, wh__job *j)
   if (!j->u.rec.has_attempt)
     return WH_OK;
   const wh__attempt_rec *a = &j->u.rec.a;
-  if (run(db,
+  if (run(s,
           "INSERT OR REPLACE INTO wh_attempt(delivery_id, attempt, at_ms, duration_ms, http_status, error,"
           " response) VALUES(?, ?, ?, ?, ?, ?, ?)",
           "iiiiitb", st->id, (int64_t)a->attempt, a->at_ms, a->duration_ms, (int64_t)a->http_status, a->error,
@@ -162,7 +197,7 @@ static int do_put_ep(sstore *s, wh__job *j)
     snprintf(j->err, sizeof j->err, "%s", wh_error_last());
     return j->rc = WH_ENOMEM;
   }
-  int rc = run(s->wdb,
+  int rc = run(s,
                "INSERT INTO wh_endpoint(id, name, url, description, enabled, disabled_reason, created_ms, filters,"
                " headers, secrets) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT(id) DO UPDATE SET"
                " name = ?2, url = ?3, description = ?4, enabled = ?5, disabled_reason = ?6, filters = ?8,"
@@ -177,7 +212,7 @@ static int do_put_ep(sstore *s, wh__job *j)
 
 static int do_del_ep(sstore *s, wh__job *j)
 {
-  if (run(s->wdb, "DELETE FROM wh_endpoint WHERE id = ?", "t", j->u.ep_id) != SQLITE_DONE)
+  if (run(s, "DELETE FROM wh_endpoint WHERE id = ?", "t", j->u.ep_id) != SQLITE_DONE)
     return job_fail(j, s->wdb, "removing the endpoint");
   return WH_OK;
 }
@@ -230,7 +265,7 @@ static int do_claim(sstore *s, wh__job *j)
   if (rc != SQLITE_ROW && rc != SQLITE_DONE)
     return job_fail(j, db, "reading due deliveries");
   for (size_t i = 0; i < n; i++)
-    if (run(db, "UPDATE wh_delivery SET claimed = ? WHERE id = ?", "ii", j->u.claim.owner,
+    if (run(s, "UPDATE wh_delivery SET claimed = ? WHERE id = ?", "ii", j->u.claim.owner,
             j->u.claim.out[i].st.id) != SQLITE_DONE)
       return job_fail(j, db, "claiming a delivery");
   return WH_OK;
@@ -258,11 +293,11 @@ static int do_requeue(sstore *s, wh__job *j)
       return j->rc = WH_ENOTFOUND;
     }
     snprintf(sql, sizeof sql, "%smsg_id = ?2 AND (?3 IS NULL OR ep_id = ?3) AND state != 0", reset);
-    rc = run(db, sql, "itt", now, j->u.rq.msg_id, j->u.rq.ep_id);
+    rc = run(s, sql, "itt", now, j->u.rq.msg_id, j->u.rq.ep_id);
     j->u.rq.count = (size_t)sqlite3_changes(db);
     if (rc == SQLITE_DONE && j->u.rq.ep_id) {
       /* No delivery yet for this endpoint (added later, or filtered out): make one. */
-      rc = run(db,
+      rc = run(s,
                "INSERT INTO wh_delivery(msg_id, ep_id, state, attempt, retries_used, fast_retry_used, due_ms, claimed)"
                " SELECT ?1, ?2, 0, 0, 0, 0, ?3, 0 WHERE NOT EXISTS"
                " (SELECT 1 FROM wh_delivery WHERE msg_id = ?1 AND ep_id = ?2)",
@@ -271,7 +306,7 @@ static int do_requeue(sstore *s, wh__job *j)
     }
   } else {
     snprintf(sql, sizeof sql, "%sep_id = ?2 AND state = 2 AND finished_ms >= ?3", reset);
-    rc = run(db, sql, "iti", now, j->u.rq.ep_id, j->u.rq.since);
+    rc = run(s, sql, "iti", now, j->u.rq.ep_id, j->u.rq.since);
     j->u.rq.count = (size_t)sqlite3_changes(db);
   }
   return rc == SQLITE_DONE ? WH_OK : job_fail(j, db, "requeueing deliveries");
@@ -282,7 +317,7 @@ static int do_purge(sstore *s, wh__job *j)
   sqlite3 *db = s->wdb;
   int rc = exec(db, "CREATE TEMP TABLE IF NOT EXISTS wh_purge(id TEXT PRIMARY KEY); DELETE FROM wh_purge;");
   if (rc == SQLITE_OK)
-    rc = run(db,
+    rc = run(s,
              "INSERT INTO wh_purge SELECT m.id FROM wh_message m WHERE m.created_ms < ?1 AND NOT EXISTS"
              " (SELECT 1 FROM wh_delivery d WHERE d.msg_id = m.id AND (d.state != 1 OR d.finished_ms >= ?1))",
              "i", j->u.purge.before) == SQLITE_DONE
@@ -307,7 +342,7 @@ static int do_job(void *ctx, wh__job *j)
   case WH__JOB_DEL_EP: return do_del_ep(s, j);
   case WH__JOB_CLAIM: return do_claim(s, j);
   case WH__JOB_RELEASE:
-    return run(s->wdb, "UPDATE wh_delivery SET claimed = 0 WHERE claimed = ?", "i", j->u.owner) == SQLITE_DONE
+    return run(s, "UPDATE wh_delivery SET claimed = 0 WHERE claimed = ?", "i", j->u.owner) == SQLITE_DONE
              ? WH_OK
              : job_fail(j, s->wdb, "releasing claimed deliveries");
   case WH__JOB_REQUEUE: return do_requeue(s, j);
@@ -358,6 +393,10 @@ static void s_close(wh__store *base)
 {
   sstore *s = (sstore *)base;
   wh__qstore_destroy(&s->q);
+  for (int i = 0; i < s->ncache; i++) {
+    sqlite3_finalize(s->cache[i].st);
+    free(s->cache[i].sql);
+  }
   sqlite3_close(s->rdb);
   sqlite3_close(s->wdb);
   pthread_mutex_destroy(&s->rmu);
@@ -606,7 +645,7 @@ int wh__store_sqlite_open(const char *path, wh__store **out)
   if (!rc)
     rc = open_conn(s, &s->rdb);
   /* Deliveries claimed by a process that died are free again: recovery. */
-  if (!rc && run(s->wdb, "UPDATE wh_delivery SET claimed = 0 WHERE claimed != 0", NULL) != SQLITE_DONE)
+  if (!rc && run(s, "UPDATE wh_delivery SET claimed = 0 WHERE claimed != 0", NULL) != SQLITE_DONE)
     rc = db_fail(s->wdb, path, "recovering claimed deliveries");
   if (!rc)
     rc = wh__qstore_init(&s->q, &sqlite_backend, s, s->label);

@@ -3,7 +3,7 @@
 # need. Sourced by scripts/test.sh (installs what is missing) and .ci/run (installs all).
 
 WEBHOOK_DEPS=(
-  build-essential cmake pkg-config binutils clang libclang-rt-dev
+  build-essential cmake pkg-config binutils clang libclang-rt-dev openssl
   libcurl4-openssl-dev libcjson-dev libssl-dev libsqlite3-dev libpq-dev libmicrohttpd-dev
   # `pkg-config --static --libs libcurl` names these libraries, but Debian's
   # libcurl4-openssl-dev only suggests their -dev packages. The install_consumer test
