@@ -375,6 +375,24 @@ static int do_claim(pstore *s, wh__job *j)
   return WH_OK;
 }
 
+/* Run a statement and add the number of rows it changed to *count. */
+static int count_rows(wh__job *j, PGconn *c, const char *sql, int n, const char *const *p, size_t *count)
+{
+  PGresult *res = q(c, sql, n, p);
+  int good = ok(res);
+  if (good)
+    *count += (size_t)atol(PQcmdTuples(res));
+  else
+    job_fail_pg(j, c, "requeueing deliveries");
+  PQclear(res);
+  return good ? WH_OK : WH_ESTORE;
+}
+
+/* Pending again, due now, unclaimed, for a new round of the schedule. */
+#define RESET                                                                                                \
+  "UPDATE webhook.delivery SET state = 0, claimed = 0, lease_until = 0, due_ms = $1, retries_used = 0,"       \
+  " fast_retry_used = 0, finished_ms = NULL "
+
 static int do_requeue(pstore *s, wh__job *j)
 {
   char now[24], since[24];
@@ -391,42 +409,22 @@ static int do_requeue(pstore *s, wh__job *j)
       return j->rc = WH_ENOTFOUND;
     }
     const char *p[] = {now, j->u.rq.msg_id, j->u.rq.ep_id};
-    res = q(s->w,
-            "UPDATE webhook.delivery SET state = 0, claimed = 0, lease_until = 0, due_ms = $1, retries_used = 0,"
-            " fast_retry_used = 0, finished_ms = NULL WHERE msg_id = $2 AND ($3::text IS NULL OR ep_id = $3)"
-            " AND state <> 0",
-            3, p);
-    if (!ok(res)) {
-      PQclear(res);
-      return job_fail_pg(j, s->w, "requeueing deliveries");
-    }
-    j->u.rq.count = (size_t)atol(PQcmdTuples(res));
-    PQclear(res);
-    if (j->u.rq.ep_id) {
-      res = q(s->w,
-              "INSERT INTO webhook.delivery(msg_id, ep_id, state, attempt, retries_used, fast_retry_used, due_ms,"
-              " claimed) SELECT $2, $3, 0, 0, 0, 0, $1, 0 WHERE NOT EXISTS"
-              " (SELECT 1 FROM webhook.delivery WHERE msg_id = $2 AND ep_id = $3)",
-              3, p);
-      if (!ok(res)) {
-        PQclear(res);
-        return job_fail_pg(j, s->w, "requeueing deliveries");
-      }
-      j->u.rq.count += (size_t)atol(PQcmdTuples(res));
-      PQclear(res);
-    }
+    int rc = count_rows(j, s->w, RESET "WHERE msg_id = $2 AND ($3::text IS NULL OR ep_id = $3) AND state <> 0", 3, p,
+                        &j->u.rq.count);
+    /* No delivery yet for this endpoint (added later, or filtered out): make one. */
+    if (!rc && j->u.rq.ep_id)
+      rc = count_rows(j, s->w,
+                      "INSERT INTO webhook.delivery(msg_id, ep_id, state, attempt, retries_used, fast_retry_used,"
+                      " due_ms, claimed) SELECT $2, $3, 0, 0, 0, 0, $1, 0 WHERE NOT EXISTS"
+                      " (SELECT 1 FROM webhook.delivery WHERE msg_id = $2 AND ep_id = $3)",
+                      3, p, &j->u.rq.count);
+    if (rc)
+      return rc;
   } else {
     const char *p[] = {now, j->u.rq.ep_id, since};
-    res = q(s->w,
-            "UPDATE webhook.delivery SET state = 0, claimed = 0, lease_until = 0, due_ms = $1, retries_used = 0,"
-            " fast_retry_used = 0, finished_ms = NULL WHERE ep_id = $2 AND state = 2 AND finished_ms >= $3",
-            3, p);
-    if (!ok(res)) {
-      PQclear(res);
-      return job_fail_pg(j, s->w, "requeueing deliveries");
-    }
-    j->u.rq.count = (size_t)atol(PQcmdTuples(res));
-    PQclear(res);
+    int rc = count_rows(j, s->w, RESET "WHERE ep_id = $2 AND state = 2 AND finished_ms >= $3", 3, p, &j->u.rq.count);
+    if (rc)
+      return rc;
   }
   return exec_job(j, s->w, "notifying", "SELECT pg_notify('webhook_work', '')", 0, NULL);
 }
