@@ -10,6 +10,7 @@
 
 #include <libpq-fe.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <sys/wait.h>
@@ -231,7 +232,6 @@ static int worker_main(const char *store, int events, int lease_ms)
 typedef struct {
   pid_t pid;
   int to, from; /* its stdin (we close it to stop it), its stdout */
-  FILE *in;
   int done;
 } proc;
 
@@ -259,31 +259,64 @@ static void spawn(proc *p, const char *self, int events, int lease_ms)
   close(out[1]);
   p->to = in[1];
   p->from = out[0];
-  p->in = fdopen(out[0], "r");
   p->done = 0;
 }
 
-/* Read the ids a worker reported, until "done" or EOF. */
-static size_t read_ids(proc *p, char (**ids)[WH_ID_MAX], size_t *n, size_t *cap)
+static void add_id(char (**ids)[WH_ID_MAX], size_t *n, size_t *cap, const char *id)
 {
-  char line[128];
-  size_t got = 0;
-  while (fgets(line, sizeof line, p->in)) {
-    line[strcspn(line, "\n")] = '\0';
-    if (strcmp(line, "done") == 0) {
-      p->done = 1;
-      break;
-    }
-    if (strncmp(line, "msg_", 4) != 0)
-      continue;
-    if (*n == *cap) {
-      *cap = *cap ? *cap * 2 : 4096;
-      *ids = realloc(*ids, *cap * WH_ID_MAX);
-    }
-    snprintf((*ids)[(*n)++], WH_ID_MAX, "%.63s", line);
-    got++;
+  if (*n == *cap) {
+    *cap = *cap ? *cap * 2 : 4096;
+    *ids = realloc(*ids, *cap * WH_ID_MAX);
   }
-  return got;
+  snprintf((*ids)[(*n)++], WH_ID_MAX, "%.63s", id);
+}
+
+/* Read every worker's reports at once (a worker whose pipe is full would stop
+   emitting), until each said "done" or closed; kill worker 0 at kill_at_ms
+   (monotonic) if that is not 0. Lines are assembled across reads. */
+static void read_all(proc *p, int nproc, int64_t kill_at_ms, char (**ids)[WH_ID_MAX], size_t *n, size_t *cap)
+{
+  char line[3][128];
+  size_t len[3] = {0};
+  int open = nproc;
+  while (open > 0) {
+    if (kill_at_ms && h_mono_ms() >= kill_at_ms) {
+      kill(p[0].pid, SIGKILL);
+      kill_at_ms = 0;
+    }
+    struct pollfd pfd[3];
+    for (int i = 0; i < nproc; i++)
+      pfd[i] = (struct pollfd){.fd = p[i].done ? -1 : p[i].from, .events = POLLIN};
+    if (poll(pfd, (nfds_t)nproc, 100) <= 0)
+      continue;
+    for (int i = 0; i < nproc; i++) {
+      if (p[i].done || !(pfd[i].revents & (POLLIN | POLLHUP)))
+        continue;
+      char buf[4096];
+      ssize_t got = read(p[i].from, buf, sizeof buf);
+      if (got <= 0) {
+        p[i].done = 1; /* killed: what it reported whole is taken */
+        open--;
+        continue;
+      }
+      for (ssize_t k = 0; k < got; k++) {
+        if (buf[k] != '\n') {
+          if (len[i] < sizeof line[i] - 1)
+            line[i][len[i]++] = buf[k];
+          continue;
+        }
+        line[i][len[i]] = '\0';
+        len[i] = 0;
+        if (strcmp(line[i], "done") == 0) {
+          p[i].done = 1;
+          open--;
+          break;
+        }
+        if (strncmp(line[i], "msg_", 4) == 0)
+          add_id(ids, n, cap, line[i]);
+      }
+    }
+  }
 }
 
 static int cmp_key(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
@@ -309,17 +342,13 @@ static void shared_work(const char *self, int nproc, int total, int kill_one)
   int64_t t0 = h_mono_ms();
   for (int i = 0; i < nproc; i++)
     spawn(&p[i], self, total / nproc, 2000);
+  /* With kill_one, process 0 is killed mid-run, 0.7 s in. */
+  read_all(p, nproc, kill_one ? t0 + 700 : 0, &ids, &n, &cap);
   if (kill_one) {
-    /* Take what process 0 reported so far, then kill it mid-run. */
-    h_sleep_ms(700);
-    kill(p[0].pid, SIGKILL);
     waitpid(p[0].pid, NULL, 0);
-    read_ids(&p[0], &ids, &n, &cap);
     close(p[0].to);
-    fclose(p[0].in);
+    close(p[0].from);
   }
-  for (int i = kill_one ? 1 : 0; i < nproc; i++)
-    read_ids(&p[i], &ids, &n, &cap);
   size_t want = n * 2;
   int64_t deadline = h_mono_ms() + 120000;
   while (rcv_count(R) - before < want && h_mono_ms() < deadline)
@@ -367,7 +396,7 @@ static void shared_work(const char *self, int nproc, int total, int kill_one)
     int st;
     waitpid(p[i].pid, &st, 0);
     CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-    fclose(p[i].in);
+    close(p[i].from);
   }
 }
 
