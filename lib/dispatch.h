@@ -16,12 +16,13 @@ typedef struct wh__delivery {
   int64_t id;           /* the store's key */
   wh__msg *msg;
   struct wh__epq *q;
-  int attempt;          /* attempts made so far */
-  int retries_used;     /* schedule entries consumed */
-  int fast_retry_used;  /* the one immediate retry after a fast connection failure */
   int64_t due_ms;       /* wall clock, when scheduled */
-  size_t heap_idx;
   struct wh__delivery *next; /* in its endpoint's ready FIFO */
+  uint32_t heap_idx;
+  int32_t attempt;      /* attempts made so far */
+  uint8_t retries_used; /* schedule entries consumed (at most WH__MAX_SCHEDULE) */
+  uint8_t fast_retry_used; /* the one immediate retry after a fast connection failure */
+  /* 56 bytes: one malloc chunk of 64 per pending delivery */
 } wh__delivery;
 
 /* Circuit breaker (Convoy's numbers by default): counts in a sliding window of buckets. */

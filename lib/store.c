@@ -69,16 +69,23 @@ int wh__store_open(const wh__store_spec *spec, wh__store **out)
 
 wh__msg *wh__msg_new(const char *id, const char *type, const char *body, size_t len, int64_t created_ms)
 {
-  wh__msg *m = malloc(sizeof *m + len + 1);
+  /* One allocation: header, body, type. Pending deliveries hold these, so
+     every byte counts (docs/performance.md). */
+  size_t tl = strlen(type);
+  if (strlen(id) >= WH__MSG_ID_MAX)
+    return NULL;
+  wh__msg *m = malloc(sizeof *m + len + 1 + tl + 1);
   if (!m)
     return NULL;
   atomic_init(&m->refs, 1);
   m->len = len;
   m->created_ms = created_ms;
-  snprintf(m->id, sizeof m->id, "%s", id);
-  snprintf(m->type, sizeof m->type, "%s", type);
+  memcpy(m->id, id, strlen(id) + 1);
   memcpy(m->body, body, len);
   m->body[len] = '\0';
+  char *t = m->body + len + 1;
+  memcpy(t, type, tl + 1);
+  m->type = t;
   return m;
 }
 

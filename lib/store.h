@@ -20,13 +20,15 @@ void wh__store_spec_free(wh__store_spec *spec);
 
 /* One emitted event: its id and the exact bytes sent, shared by its deliveries
    and by the memory store's log. */
+#define WH__MSG_ID_MAX 32 /* "msg_" + 27 characters + NUL: ids come from wh__make_id */
+
 typedef struct wh__msg {
   atomic_int refs;
   size_t len;
   int64_t created_ms;
-  char id[WH_ID_MAX];
-  char type[2 * 64 + 2]; /* "people.CREATE" */
-  char body[];           /* NUL-terminated */
+  const char *type;          /* "people.CREATE", stored after the body */
+  char id[WH__MSG_ID_MAX];
+  char body[];               /* NUL-terminated, then the type */
 } wh__msg;
 
 wh__msg *wh__msg_new(const char *id, const char *type, const char *body, size_t len, int64_t created_ms);
