@@ -50,6 +50,7 @@ typedef struct wh__epq {
   struct wh__epq *blocked_next;
   wh__breaker breaker;
   int64_t failing_since;     /* wall ms of the first failure since the last success; 0 = healthy */
+  int64_t enabled_ms;        /* the endpoint's, as last seen: failures before it are forgiven */
   struct wh__epq *hnext;
 } wh__epq;
 

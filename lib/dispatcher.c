@@ -543,6 +543,9 @@ static void decide(wh_dispatcher *d, wh__delivery *dl, const wh__outcome *out, i
   const wh__opts *o = &d->o;
   memset(v, 0, sizeof *v);
   int ok = out->error[0] == '\0';
+  /* Re-enabled since these failures began: they no longer count. */
+  if (q->failing_since && q->failing_since < q->enabled_ms)
+    q->failing_since = 0;
   if (!out->policy_refused)
     wh__breaker_record(&q->breaker, o, now, !ok);
   if (ok) {
@@ -773,6 +776,11 @@ static void start(worker *w, wh__delivery *dl)
     fail_list(d, dl, ep ? "endpoint disabled" : "endpoint removed");
     wh__endpoint_unref(ep);
     return;
+  }
+  if (ep->enabled_ms != dl->q->enabled_ms) {
+    pthread_mutex_lock(&d->mu);
+    dl->q->enabled_ms = ep->enabled_ms;
+    pthread_mutex_unlock(&d->mu);
   }
   wh__xfer *x = xfer_get(w);
   int rc = x ? wh__xfer_setup(x, &d->o, dl, ep) : wh__oom();

@@ -130,6 +130,7 @@ typedef struct wh__endpoint {
   char *name, *url, *description, *disabled_reason;
   int enabled;
   int64_t created_ms;
+  int64_t enabled_ms;      /* when it was last enabled (or loaded): failures before it do not count */
   uint64_t generation;     /* changes with every modification */
   char **filters;
   size_t nfilters;

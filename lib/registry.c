@@ -99,6 +99,7 @@ static wh__endpoint *endpoint_clone(const wh__endpoint *src)
   memcpy(ep->id, src->id, sizeof ep->id);
   ep->enabled = src->enabled;
   ep->created_ms = src->created_ms;
+  ep->enabled_ms = src->enabled_ms;
   ep->generation = src->generation;
   ep->name = wh__strdup(src->name);
   ep->url = wh__strdup(src->url);
@@ -262,6 +263,13 @@ static int refresh(wh_registry *reg)
     return rc;
   }
   pthread_rwlock_wrlock(&reg->lock);
+  /* Keep each endpoint's enabled time across the reload, unless another
+     process has just enabled it (that clears its failure history here too). */
+  for (size_t i = 0; i < fresh.n; i++) {
+    const wh__endpoint *was = lookup(reg, fresh.eps[i]->id);
+    if (was && (was->enabled || !fresh.eps[i]->enabled))
+      fresh.eps[i]->enabled_ms = was->enabled_ms;
+  }
   for (size_t i = 0; i < reg->n; i++)
     wh__endpoint_unref(reg->eps[i]);
   free(reg->eps);
@@ -431,6 +439,7 @@ int wh_endpoint_add(wh_registry *reg, const char *name, const char *url, const c
   atomic_init(&ep->refs, 1);
   ep->enabled = 1;
   ep->created_ms = wh__now_ms();
+  ep->enabled_ms = ep->created_ms;
   ep->name = wh__strdup(name);
   ep->url = wh__strdup(url);
   ep->description = description ? wh__strdup(description) : NULL;
@@ -543,6 +552,8 @@ static int change_enabled(wh__endpoint *ep, const void *arg)
     return wh__oom();
   free(ep->disabled_reason);
   ep->disabled_reason = reason;
+  if (a->enabled && !ep->enabled)
+    ep->enabled_ms = wh__now_ms(); /* a fresh start: the failure history is cleared */
   ep->enabled = a->enabled;
   return WH_OK;
 }
@@ -968,6 +979,7 @@ int wh__endpoint_decode(const wh__endpoint_row *row, wh__endpoint **out)
     ep->disabled_reason = row->disabled_reason ? wh__strdup(row->disabled_reason) : NULL;
     ep->enabled = row->enabled != 0;
     ep->created_ms = row->created_ms;
+    ep->enabled_ms = wh__now_ms();
     ok = ep->name && ep->url && (!row->description || ep->description) &&
          (!row->disabled_reason || ep->disabled_reason) && strv_parse(row->filters, &ep->filters, &ep->nfilters) &&
          strv_parse(row->headers, &ep->headers, &ep->nheaders);

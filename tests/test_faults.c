@@ -380,19 +380,29 @@ static void auto_disable(void)
   h_result r = {0};
   size_t n = h_count(&w.log, w.bad, 0);
   CHECK(h_get(&w.log, w.bad, n - 1, &r) && r.disabled == 1);
-  if (n < 5 || n > 8)
-    fprintf(stderr, "auto-disable after %zu results\n", n);
-  for (size_t i = 0; i < n; i++) {
-    h_get(&w.log, w.bad, i, &r);
-    fprintf(stderr, "  #%d outcome %d status %d at %lld next %lld err %s\n", r.attempt, r.outcome, r.status,
-            (long long)r.at_ms, (long long)r.next_ms, r.error);
+  for (size_t i = 0; (n < 5 || n > 8) && i < n; i++) {
+    h_result x = {0};
+    h_get(&w.log, w.bad, i, &x);
+    fprintf(stderr, "  auto-disable: #%d outcome %d status %d at %lld next %lld err %s\n", x.attempt, x.outcome,
+            x.status, (long long)x.at_ms, (long long)x.next_ms, x.error);
   }
   CHECK(n >= 5 && n <= 8);
   pthread_mutex_lock(&w.log.mu);
   CHECK_INT(w.log.ndisabled, 1);
   CHECK(strstr(w.log.disabled_reason[0], "failing for") != NULL);
   pthread_mutex_unlock(&w.log.mu);
-  /* A success in between resets the clock. */
+  /* Enabled again by the administrator: the failure history is cleared, so
+     the next failure does not disable it at once; it takes the period again. */
+  size_t before = h_count(&w.log, w.bad, 0);
+  CHECK_OK(wh_endpoint_set_enabled(w.reg, w.bad, 1));
+  int64_t t0 = h_mono_ms();
+  CHECK_OK(wh_emit(h_person_event(NULL, NULL)));
+  CHECK(h_wait(&w.log, w.bad, WH_FAILED, 2, 4000));
+  CHECK(h_mono_ms() - t0 >= 450);
+  CHECK(h_count(&w.log, w.bad, 0) - before >= 5);
+  pthread_mutex_lock(&w.log.mu);
+  CHECK_INT(w.log.ndisabled, 2);
+  pthread_mutex_unlock(&w.log.mu);
   world_close(&w);
 }
 
