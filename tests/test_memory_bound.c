@@ -16,20 +16,6 @@
 #define THREADS 8
 #define LIMIT_KIB (64 * 1024)
 
-static long status_kib(const char *field)
-{
-  FILE *f = fopen("/proc/self/status", "r");
-  char line[256];
-  long v = -1;
-  size_t n = strlen(field);
-  while (f && fgets(line, sizeof line, f))
-    if (strncmp(line, field, n) == 0)
-      v = atol(line + n + 1);
-  if (f)
-    fclose(f);
-  return v;
-}
-
 typedef struct {
   wh_dispatcher *d;
   int n, errors;
@@ -71,7 +57,7 @@ int main(void)
   CHECK_OK(wh_dispatcher_set_int(d, WH_OPT_TIMEOUT_MS, 30000));
   CHECK_OK(wh_dispatcher_set_int(d, WH_OPT_MAX_IN_FLIGHT, 20));
   CHECK_OK(wh_dispatcher_start(d));
-  long base = status_kib("VmRSS:");
+  long base = h_status_kib("VmRSS:");
   int64_t t0 = h_mono_ms();
   pthread_t t[THREADS];
   job j[THREADS];
@@ -85,7 +71,7 @@ int main(void)
   }
   int64_t ms = h_mono_ms() - t0;
   h_sleep_ms(500);
-  long rss = status_kib("VmRSS:"), hwm = status_kib("VmHWM:");
+  long rss = h_status_kib("VmRSS:"), hwm = h_status_kib("VmHWM:");
   printf("memory bound: %d deliveries pending (%d events x %d endpoints) emitted in %lld ms (%.0f events/s); "
          "resident %ld KiB (%ld KiB at start, peak %ld KiB)\n",
          EVENTS * ENDPOINTS, EVENTS, ENDPOINTS, (long long)ms, EVENTS * 1000.0 / (double)ms, rss, base, hwm);

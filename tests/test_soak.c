@@ -557,20 +557,6 @@ static long account(pass *p, const char *label)
   return messages;
 }
 
-static long status_kib(const char *field)
-{
-  FILE *f = fopen("/proc/self/status", "r");
-  char line[256];
-  long v = -1;
-  size_t n = strlen(field);
-  while (f && fgets(line, sizeof line, f))
-    if (strncmp(line, field, n) == 0)
-      v = atol(line + n + 1);
-  if (f)
-    fclose(f);
-  return v;
-}
-
 static int verbose;
 static long max_fault_ppm;
 
@@ -581,7 +567,7 @@ static void mem_note(const char *label, const char *step)
     return;
   struct mallinfo2 m = mallinfo2();
   printf("soak %s: %-28s heap in use %8zu KiB, resident %8ld KiB\n", label, step, m.uordblks / 1024,
-         status_kib("VmRSS:"));
+         h_status_kib("VmRSS:"));
 }
 
 static int64_t env_long(const char *name, int64_t dflt)
@@ -762,7 +748,7 @@ static void run_pass(const char *label, const char *store, long events, int64_t 
 static long rss_now_kib(void)
 {
   malloc_trim(0);
-  return status_kib("VmRSS:");
+  return h_status_kib("VmRSS:");
 }
 
 static int under_valgrind(void)
@@ -831,7 +817,7 @@ int main(void)
   if (sq_events > 0)
     run_pass("sqlite", store, sq_events, deadline_s);
 
-  long hwm = status_kib("VmHWM:");
+  long hwm = h_status_kib("VmHWM:");
   long rss1 = rss_now_kib();
   struct mallinfo2 mi1 = mallinfo2();
   /* Allocator caching and thread stacks may keep some: allow 32 MiB and 2 %

@@ -6,6 +6,7 @@
 #include <webhook/webhook.h>
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +41,21 @@ static inline int64_t h_mono_ms(void)
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A field of /proc/self/status in KiB ("VmRSS:", "VmHWM:"), -1 if absent. */
+static inline long h_status_kib(const char *field)
+{
+  FILE *f = fopen("/proc/self/status", "r");
+  char line[256];
+  long v = -1;
+  size_t n = strlen(field);
+  while (f && fgets(line, sizeof line, f))
+    if (strncmp(line, field, n) == 0)
+      v = atol(line + n + 1);
+  if (f)
+    fclose(f);
+  return v;
 }
 
 static inline void h_sleep_ms(int ms)
