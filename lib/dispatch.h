@@ -50,7 +50,8 @@ typedef struct wh__epq {
   struct wh__epq *blocked_next;
   wh__breaker breaker;
   int64_t failing_since;     /* wall ms of the first failure since the last success; 0 = healthy */
-  int64_t enabled_ms;        /* the endpoint's, as last seen: failures before it are forgiven */
+  _Atomic int64_t enabled_ms; /* the endpoint's, as last seen by a worker: failures before it are
+                                 forgiven (atomic: workers update it outside the lock) */
   struct wh__epq *hnext;
 } wh__epq;
 

@@ -544,7 +544,7 @@ static void decide(wh_dispatcher *d, wh__delivery *dl, const wh__outcome *out, i
   memset(v, 0, sizeof *v);
   int ok = out->error[0] == '\0';
   /* Re-enabled since these failures began: they no longer count. */
-  if (q->failing_since && q->failing_since < q->enabled_ms)
+  if (q->failing_since && q->failing_since < atomic_load_explicit(&q->enabled_ms, memory_order_relaxed))
     q->failing_since = 0;
   if (!out->policy_refused)
     wh__breaker_record(&q->breaker, o, now, !ok);
@@ -777,11 +777,8 @@ static void start(worker *w, wh__delivery *dl)
     wh__endpoint_unref(ep);
     return;
   }
-  if (ep->enabled_ms != dl->q->enabled_ms) {
-    pthread_mutex_lock(&d->mu);
-    dl->q->enabled_ms = ep->enabled_ms;
-    pthread_mutex_unlock(&d->mu);
-  }
+  if (atomic_load_explicit(&dl->q->enabled_ms, memory_order_relaxed) != ep->enabled_ms)
+    atomic_store_explicit(&dl->q->enabled_ms, ep->enabled_ms, memory_order_relaxed);
   wh__xfer *x = xfer_get(w);
   int rc = x ? wh__xfer_setup(x, &d->o, dl, ep) : wh__oom();
   wh__endpoint_unref(ep);

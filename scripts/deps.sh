@@ -19,7 +19,8 @@ WEBHOOK_DEPS=(
 webhook_missing_deps() {
   local p
   for p in "${WEBHOOK_DEPS[@]}"; do
-    dpkg -s "$p" 2>/dev/null | grep -q '^Status: install ok installed' || echo "$p"
+    # No pipe into grep -q here: under pipefail that races (SIGPIPE) and lies.
+    [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" = "install ok installed" ] || echo "$p"
   done
 }
 

@@ -33,7 +33,8 @@ common=(--no-architecture --headers-dir1 "$headers" --headers-dir2 "$headers")
 
 # Without debug information abidiff would see symbols only, and miss every change of a
 # parameter or a type. Say so instead of passing quietly.
-if ! readelf -S "$lib" | grep -q '\.debug_info'; then
+sections=$(readelf -S "$lib") # not piped into grep -q: with pipefail that races (SIGPIPE)
+if ! grep -q '\.debug_info' <<<"$sections"; then
   echo "FAIL: $lib has no debug information; build with -g (RelWithDebInfo or Debug)" >&2
   exit 1
 fi

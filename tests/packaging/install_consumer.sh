@@ -89,7 +89,10 @@ fi
 if [ $pc_ok -eq 1 ]; then
   read -r -a pc_flags <<<"$(pkg-config --cflags --libs libwebhook)"
   if run "build with pkg-config" "$cc" "${extra[@]}" "$consumer/main.c" "${pc_flags[@]}" -o "$tmp/app_pc"; then
-    if LD_LIBRARY_PATH=$prefix/$libdir ldd "$tmp/app_pc" | grep -q "=> $prefix/$libdir/libwebhook.so.1 "; then
+    # ldd's output first, then grep: with pipefail, `ldd | grep -q` fails when
+    # grep stops reading early and ldd dies of SIGPIPE.
+    deps=$(LD_LIBRARY_PATH=$prefix/$libdir ldd "$tmp/app_pc")
+    if grep -q "=> $prefix/$libdir/libwebhook.so.1 " <<<"$deps"; then
       expect_ok "pkg-config, shared" env LD_LIBRARY_PATH="$prefix/$libdir" "$tmp/app_pc"
     else
       echo "FAIL: app_pc does not load libwebhook.so.1 from $prefix/$libdir" >&2
@@ -105,7 +108,8 @@ if [ $pc_ok -eq 1 ]; then
     [ "${st_flags[$i]}" != -lwebhook ] || st_flags[i]=-l:libwebhook.a
   done
   if run "build with pkg-config --static" "$cc" "${extra[@]}" "$consumer/main.c" "${st_flags[@]}" -o "$tmp/app_static"; then
-    if readelf -d "$tmp/app_static" | grep -q 'NEEDED.*libwebhook'; then
+    dyn=$(readelf -d "$tmp/app_static")
+    if grep -q 'NEEDED.*libwebhook' <<<"$dyn"; then
       echo "FAIL: the static build still needs libwebhook.so" >&2
       fail=1
     else
