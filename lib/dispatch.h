@@ -74,7 +74,6 @@ typedef struct wh__opts {
 /* What one attempt came to, as http.c saw it. */
 typedef struct {
   int http_status;         /* 0: no response */
-  int transport_error;     /* a CURLcode, 0 for none */
   int timed_out, connect_failed, policy_refused;
   int64_t duration_ms;
   int64_t started_ms;      /* wall clock */

@@ -35,7 +35,6 @@ typedef struct worker {
   int polling;       /* in curl_multi_poll: wake it to hand over work */
   wh__xfer *free_xfers;
   wh__xfer *active;  /* transfers added to multi */
-  int index;
 } worker;
 
 enum { ST_NEW, ST_RUNNING, ST_STOPPED };
@@ -331,14 +330,6 @@ static wh__delivery *heap_pop(wh_dispatcher *d)
 
 /* ---- endpoint queues -------------------------------------------------------------- */
 
-static size_t hash_id(const char *s)
-{
-  uint64_t h = 1469598103934665603ULL;
-  for (; *s; s++)
-    h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-  return (size_t)h;
-}
-
 static int qtab_grow(wh_dispatcher *d)
 {
   size_t cap = d->qcap ? d->qcap * 2 : 64;
@@ -348,7 +339,7 @@ static int qtab_grow(wh_dispatcher *d)
   for (size_t i = 0; i < d->qcap; i++) {
     for (wh__epq *q = d->qtab[i], *next; q; q = next) {
       next = q->hnext;
-      size_t b = hash_id(q->id) & (cap - 1);
+      size_t b = wh__hash_str(q->id) & (cap - 1);
       q->hnext = t[b];
       t[b] = q;
     }
@@ -362,7 +353,7 @@ static int qtab_grow(wh_dispatcher *d)
 static wh__epq *queue_for(wh_dispatcher *d, const char *id)
 {
   if (d->qcap) {
-    for (wh__epq *q = d->qtab[hash_id(id) & (d->qcap - 1)]; q; q = q->hnext)
+    for (wh__epq *q = d->qtab[wh__hash_str(id) & (d->qcap - 1)]; q; q = q->hnext)
       if (strcmp(q->id, id) == 0)
         return q;
   }
@@ -373,7 +364,7 @@ static wh__epq *queue_for(wh_dispatcher *d, const char *id)
     return NULL;
   memcpy(q->id, id, strlen(id) + 1);
   q->limit = d->o.max_per_endpoint;
-  size_t b = hash_id(id) & (d->qcap - 1);
+  size_t b = wh__hash_str(id) & (d->qcap - 1);
   q->hnext = d->qtab[b];
   d->qtab[b] = q;
   d->nq++;
@@ -610,21 +601,22 @@ static void drain_disabled_locked(wh_dispatcher *d, wh__epq *q, wh__delivery **o
     dl->next = *out;
     *out = dl;
   }
-  for (size_t i = 0; i < d->nheap;) {
+  /* Its scheduled retries: filter the heap in one pass, then rebuild it
+     (removing entries one by one while scanning would skip some). */
+  size_t kept = 0;
+  for (size_t i = 0; i < d->nheap; i++) {
     wh__delivery *dl = d->heap[i];
     if (dl->q == q) {
-      d->heap[i] = d->heap[--d->nheap];
-      d->heap[i]->heap_idx = i;
-      if (i < d->nheap) {
-        heap_down(d, i);
-        heap_up(d, d->heap[i]->heap_idx < d->nheap ? d->heap[i]->heap_idx : i);
-      }
       dl->next = *out;
       *out = dl;
     } else {
-      i++;
+      dl->heap_idx = (uint32_t)kept;
+      d->heap[kept++] = dl;
     }
   }
+  d->nheap = kept;
+  for (size_t i = kept / 2; i-- > 0;)
+    heap_down(d, i);
   requeue(d, q, wh__now_ms());
 }
 
@@ -1203,7 +1195,6 @@ int wh_dispatcher_start(wh_dispatcher *d)
   for (int i = 0; i < d->o.workers; i++) {
     worker *w = &d->workers[i];
     w->d = d;
-    w->index = i;
     if (!(w->multi = curl_multi_init()))
       break;
     curl_multi_setopt(w->multi, CURLMOPT_MAXCONNECTS, (long)cap);

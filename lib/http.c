@@ -142,7 +142,6 @@ void wh__xfer_outcome(wh__xfer *x, CURLcode code, wh__outcome *out)
   out->started_ms = x->started_wall_ms;
   out->response = x->body;
   out->response_len = x->kept;
-  out->transport_error = code;
   if (x->has_retry_after) {
     memcpy(out->retry_after, x->retry_after, sizeof out->retry_after);
     out->has_retry_after = 1;
@@ -154,7 +153,6 @@ void wh__xfer_outcome(wh__xfer *x, CURLcode code, wh__outcome *out)
     out->policy_refused = 1;
     snprintf(out->error, sizeof out->error, "%s", x->policy_why);
   } else if (status > 0) {
-    out->transport_error = 0;
     if (status < 200 || status > 299)
       snprintf(out->error, sizeof out->error, "HTTP %ld%s", status,
                status >= 300 && status < 400 ? " (redirects are not followed)" : "");

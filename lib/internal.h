@@ -53,6 +53,8 @@ char *wh__strdup(const char *s);
 char *wh__strndup(const char *s, size_t n);
 /* Copy s into out of size len: WH_ERANGE (and a message naming what) when too small. */
 int wh__copy_out(const char *what, const char *s, char *out, size_t len);
+/* A hash of a NUL-terminated string (ids), for the tables of registry, dispatcher, memory store. */
+size_t wh__hash_str(const char *s);
 /* ASCII case-insensitive comparison. */
 int wh__strcaseeq(const char *a, const char *b);
 

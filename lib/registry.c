@@ -141,18 +141,10 @@ int wh__endpoint_matches(const wh__endpoint *ep, const char *type)
 
 /* ---- the id index ------------------------------------------------------------ */
 
-static size_t hash_id(const char *s)
-{
-  uint64_t h = 1469598103934665603ULL;
-  for (; *s; s++)
-    h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-  return (size_t)h;
-}
-
 static size_t index_find(const wh_registry *reg, const char *id)
 {
   size_t mask = reg->index_cap - 1;
-  for (size_t i = hash_id(id) & mask;; i = (i + 1) & mask) {
+  for (size_t i = wh__hash_str(id) & mask;; i = (i + 1) & mask) {
     if (!reg->index[i] || strcmp(reg->index[i]->id, id) == 0)
       return i;
   }
@@ -178,7 +170,7 @@ static void index_delete(wh_registry *reg, size_t hole)
   size_t mask = reg->index_cap - 1;
   reg->index[hole] = NULL;
   for (size_t j = (hole + 1) & mask; reg->index[j]; j = (j + 1) & mask) {
-    size_t home = hash_id(reg->index[j]->id) & mask;
+    size_t home = wh__hash_str(reg->index[j]->id) & mask;
     /* Entry j may move into the hole unless its home lies cyclically in (hole, j]. */
     int stays = hole <= j ? (home > hole && home <= j) : (home > hole || home <= j);
     if (!stays) {

@@ -65,14 +65,6 @@ typedef struct {
 
 /* ---- hashing --------------------------------------------------------------- */
 
-static size_t hash_str(const char *s)
-{
-  uint64_t h = 1469598103934665603ULL;
-  for (; *s; s++)
-    h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-  return (size_t)h;
-}
-
 static size_t hash_id(int64_t id) { return (size_t)((uint64_t)id * 0x9E3779B97F4A7C15ULL >> 17); }
 
 static int grow_msgs(mstore *s)
@@ -84,7 +76,7 @@ static int grow_msgs(mstore *s)
   for (size_t i = 0; i < s->msg_cap; i++)
     for (mmsg *x = s->msgs[i], *n; x; x = n) {
       n = x->hnext;
-      size_t b = hash_str(x->m->id) & (cap - 1);
+      size_t b = wh__hash_str(x->m->id) & (cap - 1);
       x->hnext = t[b];
       t[b] = x;
     }
@@ -117,7 +109,7 @@ static mmsg *find_msg(mstore *s, const char *id)
 {
   if (!s->msg_cap)
     return NULL;
-  for (mmsg *x = s->msgs[hash_str(id) & (s->msg_cap - 1)]; x; x = x->hnext)
+  for (mmsg *x = s->msgs[wh__hash_str(id) & (s->msg_cap - 1)]; x; x = x->hnext)
     if (strcmp(x->m->id, id) == 0)
       return x;
   return NULL;
@@ -208,7 +200,7 @@ static void free_dlv(mdlv *d)
 static void drop_msg(mstore *s, mmsg *x)
 {
   fin_remove(s, x);
-  for (mmsg **pp = &s->msgs[hash_str(x->m->id) & (s->msg_cap - 1)]; *pp; pp = &(*pp)->hnext)
+  for (mmsg **pp = &s->msgs[wh__hash_str(x->m->id) & (s->msg_cap - 1)]; *pp; pp = &(*pp)->hnext)
     if (*pp == x) {
       *pp = x->hnext;
       s->nmsgs--;
@@ -317,7 +309,7 @@ static int m_enqueue(wh__store *base, wh__msg *m, const char *const *ep_ids, siz
   }
   wh__msg_ref(m);
   x->m = m;
-  size_t b = hash_str(m->id) & (s->msg_cap - 1);
+  size_t b = wh__hash_str(m->id) & (s->msg_cap - 1);
   x->hnext = s->msgs[b];
   s->msgs[b] = x;
   s->nmsgs++;

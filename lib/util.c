@@ -213,6 +213,15 @@ int wh__copy_out(const char *what, const char *s, char *out, size_t len)
   return WH_OK;
 }
 
+size_t wh__hash_str(const char *s)
+{
+  /* FNV-1a: short ids, spread well enough for power-of-two tables. */
+  uint64_t h = 1469598103934665603ULL;
+  for (; *s; s++)
+    h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+  return (size_t)h;
+}
+
 int wh__strcaseeq(const char *a, const char *b)
 {
   for (;; a++, b++) {

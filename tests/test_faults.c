@@ -176,6 +176,29 @@ static void gone_disables(void)
   world_close(&w);
 }
 
+/* A 410 also ends the endpoint's retries already scheduled: at once, unattempted. */
+static void gone_ends_scheduled_retries(void)
+{
+  world w;
+  world_open(&w, "gone-heap", "30");
+  rcv_script_reply(R, w.bad_path, 500, NULL, "not yet");
+  rcv_script_reply(R, w.good_path, 500, NULL, "not yet either"); /* the heap mixes both endpoints */
+  world_start(&w);
+  enum { WAITING = 12 };
+  for (int i = 0; i < WAITING; i++)
+    CHECK_OK(wh_emit(h_person_event(NULL, NULL)));
+  CHECK(h_wait(&w.log, w.bad, WH_RETRYING, WAITING, 5000)); /* all wait 30 s in the heap */
+  rcv_script_clear(R, w.bad_path);
+  rcv_script_reply(R, w.bad_path, 410, NULL, "gone");
+  int64_t t0 = h_mono_ms();
+  CHECK_OK(wh_emit(h_person_event(NULL, NULL)));
+  CHECK(h_wait(&w.log, w.bad, WH_FAILED, WAITING + 1, 3000));
+  CHECK(h_mono_ms() - t0 < 3000);
+  CHECK_INT(rcv_count_path(R, w.bad_path), WAITING + 1); /* none of the waiting ones was sent again */
+  CHECK_INT(h_count(&w.log, w.good, WH_FAILED), 0);      /* the other endpoint's retries stay */
+  world_close(&w);
+}
+
 /* Throttling: Retry-After in seconds, as a date, and garbage, clamped to [1x, 2x]. */
 static void throttled(void)
 {
@@ -510,6 +533,7 @@ int main(void)
   exhausted_and_statuses();
   redirects_not_followed();
   gone_disables();
+  gone_ends_scheduled_retries();
   throttled();
   fast_connection_failure();
   timeouts_and_stalls();
