@@ -9,9 +9,14 @@
  *    back the others;
  *  - retries wait in a min-heap by due time; a worker's poll timeout is the
  *    time to the earliest one, so nothing sleeps and no thread blocks on one;
- *  - an endpoint may use at most min(its adaptive limit, its fair share of
- *    WH_OPT_MAX_IN_FLIGHT) requests at once: one that times out drops to a
- *    single request until it answers again.
+ *  - an endpoint's adaptive limit (its window) starts at START_WINDOW requests
+ *    at once and grows by one with each success, up to WH_OPT_MAX_PER_ENDPOINT
+ *    (so it doubles per round trip); a timeout or refused connection drops it
+ *    to one. An endpoint that never answers thus holds few slots;
+ *  - the windows of all endpoints with work (capped at their pending count)
+ *    are the demand. While the demand fits in WH_OPT_MAX_IN_FLIGHT every
+ *    endpoint may use its whole window; beyond that each gets at most its fair
+ *    share (WH_OPT_MAX_IN_FLIGHT / endpoints with work, at least one).
  * Network work and callbacks happen outside the mutex.
  */
 #include "dispatch.h"
@@ -19,6 +24,9 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -31,8 +39,11 @@ typedef struct worker {
   wh_dispatcher *d;
   pthread_t thread;
   CURLM *multi;
+  int epfd;          /* epoll: libcurl's sockets (by its socket callback) and wake_fd */
+  int wake_fd;       /* eventfd: other threads write to it to wake the worker */
+  int64_t curl_due;  /* monotonic ms when libcurl wants its timeout handling; -1: never */
   int in_flight;
-  int polling;       /* in curl_multi_poll: wake it to hand over work */
+  int polling;       /* waiting in epoll: wake it to hand over work */
   wh__xfer *free_xfers;
   wh__xfer *active;  /* transfers added to multi */
 } worker;
@@ -67,6 +78,7 @@ struct wh_dispatcher {
   long pending;         /* deliveries held in memory (for the memory store: all not finished) */
   int in_flight;
   int active_endpoints; /* endpoints with pending work */
+  long demand;          /* sum of q_demand() over the endpoints */
 
   /* the store behind the registry */
   wh__store *store;
@@ -78,6 +90,7 @@ struct wh_dispatcher {
   int64_t next_purge_ms, next_renew_ms;
 };
 
+#define START_WINDOW 2           /* requests at once to an endpoint that has not answered yet */
 #define DURABLE_WINDOW 20000      /* deliveries in memory at most, with a durable store */
 #define LOAD_BATCH 2000
 #define HORIZON_MS 60000          /* retries further away wait in the durable store */
@@ -363,7 +376,7 @@ static wh__epq *queue_for(wh_dispatcher *d, const char *id)
   if (!q)
     return NULL;
   memcpy(q->id, id, strlen(id) + 1);
-  q->limit = d->o.max_per_endpoint;
+  q->limit = d->o.max_per_endpoint < START_WINDOW ? d->o.max_per_endpoint : START_WINDOW;
   size_t b = wh__hash_str(id) & (d->qcap - 1);
   q->hnext = d->qtab[b];
   d->qtab[b] = q;
@@ -371,8 +384,16 @@ static wh__epq *queue_for(wh_dispatcher *d, const char *id)
   return q;
 }
 
+/* What an endpoint could use now: its window, or less if it has less work. */
+static long q_demand(const wh__epq *q)
+{
+  return q->pending < (size_t)q->limit ? (long)q->pending : q->limit;
+}
+
 static int effective_limit(const wh_dispatcher *d, const wh__epq *q)
 {
+  if (d->demand <= d->o.max_in_flight)
+    return q->limit; /* every endpoint's window fits in the budget */
   int share = d->o.max_in_flight / (d->active_endpoints > 0 ? d->active_endpoints : 1);
   if (share < 1)
     share = 1;
@@ -510,7 +531,9 @@ static void report_disabled(wh_dispatcher *d, const char *ep_id, const char *rea
 static void finish_locked(wh_dispatcher *d, wh__delivery *dl)
 {
   wh__epq *q = dl->q;
+  d->demand -= q_demand(q);
   q->pending--;
+  d->demand += q_demand(q);
   if (q->pending == 0)
     d->active_endpoints--;
   d->pending--;
@@ -539,15 +562,19 @@ static void decide(wh_dispatcher *d, wh__delivery *dl, const wh__outcome *out, i
     q->failing_since = 0;
   if (!out->policy_refused)
     wh__breaker_record(&q->breaker, o, now, !ok);
+  d->demand -= q_demand(q);
   if (ok) {
-    q->failing_since = 0;
     if (q->limit < o->max_per_endpoint)
       q->limit++;
+  } else if (out->timed_out || out->connect_failed) {
+    q->limit = 1; /* one request at a time until it answers again */
+  }
+  d->demand += q_demand(q);
+  if (ok) {
+    q->failing_since = 0;
     v->outcome = WH_DELIVERED;
     return;
   }
-  if (out->timed_out || out->connect_failed)
-    q->limit = 1; /* one request at a time until it answers again */
   if (!q->failing_since)
     q->failing_since = now;
   if (out->http_status == 410) {
@@ -795,12 +822,13 @@ static int pick(worker *w, wh__delivery **batch, int max, int64_t *wait_ms)
   int64_t now = wh__now_ms();
   int n = 0;
   *wait_ms = promote_due(d, now);
-  int cap = (d->o.max_in_flight + d->o.workers - 1) / d->o.workers;
-  /* One pick takes at most a worker's share of an endpoint's slots, so that a
+  /* No worker has a cap of its own: requests that hang cost a worker nothing
+     (see wait_and_run), so a cap would only let hanging ones hold a worker back.
+     One pick takes at most a worker's share of an endpoint's slots, so that a
      busy endpoint's requests spread over the workers (and cores). */
   unsigned seq = ++d->pick_seq;
   wh__epq *first_full = NULL;
-  while (!d->stopping && n < max && d->ring && w->in_flight < cap && d->in_flight < d->o.max_in_flight) {
+  while (!d->stopping && n < max && d->ring && d->in_flight < d->o.max_in_flight) {
     wh__epq *q = d->ring;
     if (q->pick_seq != seq) {
       q->pick_seq = seq;
@@ -813,6 +841,14 @@ static int pick(worker *w, wh__delivery **batch, int max, int64_t *wait_ms)
       if (!first_full)
         first_full = q;
       d->ring = q->ring_next;
+      continue;
+    }
+    if (q->in_flight >= effective_limit(d, q)) {
+      /* The budget became contended since q joined the ring: it waits for
+         one of its own requests to end (which requeues it). */
+      if (q == first_full)
+        first_full = NULL;
+      ring_remove(d, q);
       continue;
     }
     first_full = NULL;
@@ -923,8 +959,10 @@ static void adopt_locked(wh_dispatcher *d, wh__delivery *dl, const char *ep_id, 
     return;
   }
   dl->q = q;
+  d->demand -= q_demand(q);
   if (q->pending++ == 0)
     d->active_endpoints++;
+  d->demand += q_demand(q);
   d->pending++;
   if (dl->due_ms <= now || !heap_push(d, dl))
     ready_push(d, dl, now);
@@ -1073,6 +1111,80 @@ static void maybe_purge(worker *w)
   pthread_mutex_unlock(&d->mu);
 }
 
+/* ---- the event loop: libcurl's socket interface over epoll ---------------------------------
+   curl_multi_socket_action only looks at the transfers whose sockets are ready
+   or whose timers expired, so transfers that hang cost nothing while they wait
+   (curl_multi_perform would visit every one of them on every call). */
+
+static int on_curl_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
+{
+  (void)easy;
+  (void)socketp;
+  worker *w = userp;
+  if (what == CURL_POLL_REMOVE) {
+    epoll_ctl(w->epfd, EPOLL_CTL_DEL, s, NULL); /* may be closed already: nothing to do then */
+    return 0;
+  }
+  struct epoll_event ev = {.events = (what & CURL_POLL_IN ? EPOLLIN : 0u) | (what & CURL_POLL_OUT ? EPOLLOUT : 0u),
+                           .data.fd = s};
+  if (epoll_ctl(w->epfd, EPOLL_CTL_MOD, s, &ev) != 0 && errno == ENOENT && epoll_ctl(w->epfd, EPOLL_CTL_ADD, s, &ev) != 0)
+    return -1; /* libcurl fails the transfers on this socket */
+  return 0;
+}
+
+static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp)
+{
+  (void)multi;
+  worker *w = userp;
+  w->curl_due = timeout_ms < 0 ? -1 : wh__mono_ms() + timeout_ms;
+  return 0;
+}
+
+/* Let libcurl handle its timeouts while they are due. */
+static void curl_timers(worker *w)
+{
+  int running;
+  for (int guard = 0; w->curl_due >= 0 && w->curl_due <= wh__mono_ms() && guard < 16; guard++) {
+    w->curl_due = -1;
+    curl_multi_socket_action(w->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+  }
+}
+
+/* Wait up to timeout_ms for sockets, libcurl's timer or a wake-up, and hand
+   what is ready to libcurl. */
+static void wait_and_run(worker *w, int timeout_ms)
+{
+  enum { EVENTS = 64 };
+  struct epoll_event ev[EVENTS];
+  if (w->curl_due >= 0) {
+    int64_t left = w->curl_due - wh__mono_ms();
+    if (left < timeout_ms)
+      timeout_ms = left < 0 ? 0 : (int)left;
+  }
+  int n = epoll_wait(w->epfd, ev, EVENTS, timeout_ms);
+  int running;
+  for (int i = 0; i < n; i++) {
+    int fd = ev[i].data.fd;
+    if (fd == w->wake_fd) {
+      uint64_t v;
+      while (read(w->wake_fd, &v, sizeof v) < 0 && errno == EINTR) {
+      }
+      continue;
+    }
+    int mask = (ev[i].events & EPOLLIN ? CURL_CSELECT_IN : 0) | (ev[i].events & EPOLLOUT ? CURL_CSELECT_OUT : 0) |
+               (ev[i].events & (EPOLLERR | EPOLLHUP) ? CURL_CSELECT_ERR : 0);
+    curl_multi_socket_action(w->multi, fd, mask, &running);
+  }
+  curl_timers(w);
+}
+
+static void wake_worker(worker *w)
+{
+  uint64_t one = 1;
+  while (write(w->wake_fd, &one, sizeof one) < 0 && errno == EINTR) {
+  }
+}
+
 static void *worker_main(void *arg)
 {
   worker *w = arg;
@@ -1094,27 +1206,26 @@ static void *worker_main(void *arg)
 
     for (int i = 0; i < n; i++)
       start(w, batch[i]);
-    int running = 0;
-    curl_multi_perform(w->multi, &running);
+    curl_timers(w); /* new transfers ask for a timeout of 0: that starts them */
     collect(w);
-    if (n == BATCH)
-      continue; /* more may be waiting: take it before sleeping */
+    if (n == BATCH) {
+      wait_and_run(w, 0); /* more may be waiting: take it before sleeping */
+      collect(w);
+      continue;
+    }
 
     pthread_mutex_lock(&d->mu);
     /* Completions may have scheduled retries: the wait is computed afresh. */
     wait_ms = promote_due(d, wh__now_ms());
-    int more = d->ring && !d->stopping && w->in_flight < (d->o.max_in_flight + d->o.workers - 1) / d->o.workers &&
-               d->in_flight < d->o.max_in_flight;
+    int more = d->ring && !d->stopping && d->in_flight < d->o.max_in_flight;
     w->polling = !more;
     pthread_mutex_unlock(&d->mu);
+    wait_and_run(w, more ? 0 : (int)(wait_ms > IDLE_POLL_MS ? IDLE_POLL_MS : wait_ms));
     if (!more) {
-      int timeout = (int)(wait_ms > IDLE_POLL_MS ? IDLE_POLL_MS : wait_ms);
-      curl_multi_poll(w->multi, NULL, 0, timeout, NULL);
       pthread_mutex_lock(&d->mu);
       w->polling = 0;
       pthread_mutex_unlock(&d->mu);
     }
-    curl_multi_perform(w->multi, &running);
     collect(w);
   }
   abandon_all(w);
@@ -1122,27 +1233,26 @@ static void *worker_main(void *arg)
 }
 
 /* Wake the least loaded worker that sleeps in poll, so it picks new work up.
-   A worker at its share of WH_OPT_MAX_IN_FLIGHT could not take it. Caller holds mu. */
+   Caller holds mu. */
 static void wake_one(wh_dispatcher *d)
 {
-  int cap = (d->o.max_in_flight + d->o.workers - 1) / d->o.workers;
   worker *best = NULL;
   for (int k = 0; k < d->nworkers_started; k++) {
     worker *w = &d->workers[(d->wake_next + k) % d->nworkers_started];
-    if (w->polling && w->in_flight < cap && (!best || w->in_flight < best->in_flight))
+    if (w->polling && (!best || w->in_flight < best->in_flight))
       best = w;
   }
   if (best) {
     best->polling = 0;
     d->wake_next = (int)(best - d->workers + 1) % d->nworkers_started;
-    curl_multi_wakeup(best->multi);
+    wake_worker(best);
   }
 }
 
 static void wake_all(wh_dispatcher *d)
 {
   for (int i = 0; i < d->nworkers_started; i++)
-    curl_multi_wakeup(d->workers[i].multi);
+    wake_worker(&d->workers[i]);
 }
 
 /* ---- lifecycle ------------------------------------------------------------------------------- */
@@ -1191,13 +1301,23 @@ int wh_dispatcher_start(wh_dispatcher *d)
   d->workers = calloc((size_t)d->o.workers, sizeof *d->workers);
   if (!d->workers)
     return wh__oom();
-  int cap = (d->o.max_in_flight + d->o.workers - 1) / d->o.workers;
+  for (int i = 0; i < d->o.workers; i++)
+    d->workers[i].epfd = d->workers[i].wake_fd = -1;
   for (int i = 0; i < d->o.workers; i++) {
     worker *w = &d->workers[i];
     w->d = d;
-    if (!(w->multi = curl_multi_init()))
+    w->curl_due = -1;
+    w->epfd = epoll_create1(EPOLL_CLOEXEC);
+    w->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    struct epoll_event ev = {.events = EPOLLIN, .data.fd = w->wake_fd};
+    if (w->epfd < 0 || w->wake_fd < 0 || epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->wake_fd, &ev) != 0 ||
+        !(w->multi = curl_multi_init()))
       break;
-    curl_multi_setopt(w->multi, CURLMOPT_MAXCONNECTS, (long)cap);
+    curl_multi_setopt(w->multi, CURLMOPT_MAXCONNECTS, (long)d->o.max_in_flight);
+    curl_multi_setopt(w->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
+    curl_multi_setopt(w->multi, CURLMOPT_SOCKETDATA, w);
+    curl_multi_setopt(w->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
+    curl_multi_setopt(w->multi, CURLMOPT_TIMERDATA, w);
   }
   pthread_mutex_lock(&d->mu);
   d->state = ST_RUNNING;
@@ -1539,6 +1659,10 @@ void wh_dispatcher_free(wh_dispatcher *d)
     }
     if (w->multi)
       curl_multi_cleanup(w->multi);
+    if (w->epfd >= 0)
+      close(w->epfd);
+    if (w->wake_fd >= 0)
+      close(w->wake_fd);
   }
   free(d->workers);
   for (size_t i = 0; i < d->nheap; i++)

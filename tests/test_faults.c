@@ -477,6 +477,76 @@ static void head_of_line(void)
   rcv_blackhole_free(bh);
 }
 
+/* Hanging endpoints with a backlog each must not take a healthy endpoint's
+   concurrency: the healthy one (100 ms per answer) still gets its windows of
+   requests at once. Before the adaptive windows and the demand-based share,
+   101 endpoints with work cut every endpoint to 256/101 = 2 requests at once
+   (the hanging ones sat on 200 slots), and a worker whose share of the budget
+   was held by hanging requests took no healthy work at all. */
+static void hanging_backlog_keeps_concurrency(void)
+{
+  rcv_blackhole *bh;
+  CHECK(rcv_blackhole_start(&bh, 0) == 0);
+  wh_registry *reg;
+  CHECK_OK(wh_registry_open(&reg, NULL));
+  char url[128], name[32], id[WH_ID_MAX], good[WH_ID_MAX];
+  enum { HANGING = 100, BACKLOG = 20, EVENTS = 64, PEAK_WINDOW_MS = 50 };
+  for (int i = 0; i < HANGING; i++) {
+    snprintf(name, sizeof name, "backlog-hang%d", i);
+    rcv_blackhole_url(bh, "/hang", url, sizeof url);
+    CHECK_OK(wh_endpoint_add(reg, name, url, NULL, id, sizeof id));
+    CHECK_OK(wh_endpoint_subscribe(reg, id, "hang.*"));
+  }
+  rcv_spec slow = {.kind = RCV_REPLY, .status = 200, .ms = 100};
+  CHECK(rcv_script(R, "/backlog-good", &slow) == 0);
+  rcv_url(R, "/backlog-good", url, sizeof url);
+  CHECK_OK(wh_endpoint_add(reg, "healthy", url, NULL, good, sizeof good));
+  CHECK_OK(wh_endpoint_subscribe(reg, good, "people.*"));
+  h_log log;
+  h_log_init(&log);
+  wh_dispatcher *d = h_dispatcher(reg, &log, NULL);
+  CHECK_OK(wh_dispatcher_set_int(d, WH_OPT_TIMEOUT_MS, 30000));
+  CHECK_OK(wh_dispatcher_start(d));
+  for (int i = 0; i < HANGING * BACKLOG; i++)
+    CHECK_OK(wh_emit(h_person_event("hang", "CREATE")));
+  for (int i = 0; i < 100 && rcv_blackhole_accepted(bh) < HANGING; i++)
+    h_sleep_ms(20);
+  size_t first = rcv_count(R);
+  int64_t t0 = h_mono_ms();
+  for (int i = 0; i < EVENTS; i++)
+    CHECK_OK(wh_emit(h_person_event(NULL, NULL)));
+  CHECK(h_wait(&log, good, WH_DELIVERED, EVENTS, 20000));
+  int64_t took = h_mono_ms() - t0;
+  /* Peak concurrency, from arrival times: most requests that arrived within
+     PEAK_WINDOW_MS of each other (each is answered 100 ms after it arrived). */
+  size_t peak = 0, last = rcv_count(R);
+  for (size_t i = first; i < last; i++) {
+    const rcv_request *a = rcv_request_at(R, i);
+    if (!a || strcmp(a->path, "/backlog-good") != 0)
+      continue;
+    size_t n = 0;
+    for (size_t j = first; j < last; j++) {
+      const rcv_request *b = rcv_request_at(R, j);
+      if (b && strcmp(b->path, "/backlog-good") == 0 && b->mono_ms >= a->mono_ms &&
+          b->mono_ms < a->mono_ms + PEAK_WINDOW_MS)
+        n++;
+    }
+    if (n > peak)
+      peak = n;
+  }
+  printf("hanging backlog: %lu hanging connections; healthy endpoint: %d events in %lld ms, "
+         "peak %zu requests at once\n",
+         rcv_blackhole_accepted(bh), EVENTS, (long long)took, peak);
+  CHECK(rcv_blackhole_accepted(bh) >= HANGING);
+  CHECK(peak >= 12); /* WH_OPT_MAX_PER_ENDPOINT is 16; the old share was 2 */
+  CHECK(took < 2000); /* 64 at 2 at a time would take 3.2 s */
+  CHECK_ERR(wh_dispatcher_stop(d, 100), WH_ETIMEOUT, NULL);
+  wh_dispatcher_free(d);
+  wh_registry_free(reg);
+  h_log_free(&log);
+  rcv_blackhole_free(bh);
+}
+
 /* Calls a host may make from inside its result callback. */
 typedef struct {
   wh_dispatcher *d;
@@ -541,6 +611,7 @@ int main(void)
   breaker_opens();
   auto_disable();
   head_of_line();
+  hanging_backlog_keeps_concurrency();
   callbacks_reentry();
   rcv_free(R);
   return check_done("faults");

@@ -265,7 +265,7 @@ typedef struct wh_dispatcher wh_dispatcher;
 typedef enum {
   WH_OPT_WORKERS = 1,              /**< int: worker threads, default 2, 1..64 */
   WH_OPT_MAX_IN_FLIGHT = 2,        /**< int: concurrent requests overall, default 256 */
-  WH_OPT_MAX_PER_ENDPOINT = 3,     /**< int: concurrent requests to one endpoint, default 16 */
+  WH_OPT_MAX_PER_ENDPOINT = 3,     /**< int: most concurrent requests to one endpoint, default 16 (reached as it answers: from 2, +1 per success) */
   WH_OPT_TIMEOUT_MS = 4,           /**< int: whole request, default 15000, range 1000..30000 */
   WH_OPT_CONNECT_TIMEOUT_MS = 5,   /**< int: default 5000, range 100..30000 */
   WH_OPT_RETRY_SCHEDULE = 6,       /**< str: delays in seconds before attempt 2, 3, ...;
