@@ -1,6 +1,7 @@
 /* The writer thread and job queue shared by the durable stores: see store_queue.h. */
 #include "store_queue.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <time.h>
 #include <stdio.h>
@@ -38,22 +39,36 @@ static void drop_claims(wh__job *j)
 #define RECORD_RETRY_MS (5 * 60 * 1000)
 #define RETRY_PAUSE_MS 200
 
+/* Attempt records alone wait up to RECORD_GATHER_MS for company (a synchronous
+   job, or RECORD_BATCH of them), so that they share commits instead of
+   costing one each. Readers of the log flush first, so they never see the lag. */
+#define RECORD_GATHER_MS 10
+#define RECORD_BATCH 1024
+
+enum { WH__W_BUSY, WH__W_IDLE, WH__W_GATHERING };
+
 static void run_batch(wh__qstore *q, wh__job *batch)
 {
   const wh__backend *be = q->be;
-  int ok = 0;
-  if (be->begin(q->ctx, batch) == WH_OK) {
-    /* A job alone needs no savepoint: its failure is the transaction's. */
+  int ok = 0, durable = 0;
+  for (wh__job *j = batch; j && !durable; j = j->next)
+    durable = j->kind != WH__JOB_RECORD;
+  if (be->begin(q->ctx, batch, durable) == WH_OK) {
+    /* A job alone needs no savepoint: its failure is the transaction's. Nor
+       does an attempt record: nobody waits for it, and what can make one of
+       its statements fail (a full disk, an I/O error) fails the commit too,
+       and then the record is tried again. */
     int alone = batch->next == NULL;
     for (wh__job *j = batch; j; j = j->next) {
-      if (!alone)
+      int sp = !alone && j->kind != WH__JOB_RECORD;
+      if (sp)
         be->savepoint(q->ctx);
       if (be->run(q->ctx, j) != WH_OK) {
-        if (!alone)
+        if (sp)
           be->rollback_to_savepoint(q->ctx);
         drop_claims(j);
       }
-      if (!alone)
+      if (sp)
         be->release_savepoint(q->ctx);
     }
     char why[200];
@@ -85,6 +100,7 @@ static void run_batch(wh__qstore *q, wh__job *batch)
       else
         retry = j;
       last = j;
+      q->njobs++;
     } else {
       free_async(j);
     }
@@ -109,10 +125,26 @@ static void *writer_main(void *arg)
   wh__qstore *q = arg;
   for (;;) {
     pthread_mutex_lock(&q->mu);
+    q->writer_state = WH__W_IDLE;
     while (!q->head && !q->closing)
       pthread_cond_wait(&q->cv_work, &q->mu);
+    if (!q->nsync && q->njobs < RECORD_BATCH && !q->closing) {
+      struct timespec until;
+      clock_gettime(CLOCK_MONOTONIC, &until);
+      until.tv_nsec += RECORD_GATHER_MS * 1000000L;
+      if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+      }
+      q->writer_state = WH__W_GATHERING;
+      while (!q->nsync && q->njobs < RECORD_BATCH && !q->closing &&
+             pthread_cond_timedwait(&q->cv_work, &q->mu, &until) != ETIMEDOUT) {
+      }
+    }
+    q->writer_state = WH__W_BUSY;
     wh__job *batch = q->head;
     q->head = q->tail = NULL;
+    q->njobs = q->nsync = 0;
     int closing = q->closing;
     pthread_mutex_unlock(&q->mu);
     if (batch)
@@ -132,7 +164,11 @@ static void submit(wh__qstore *q, wh__job *j)
   else
     q->head = j;
   q->tail = j;
-  pthread_cond_signal(&q->cv_work);
+  q->njobs++;
+  q->nsync += j->sync != 0;
+  if (q->writer_state == WH__W_IDLE ||
+      (q->writer_state == WH__W_GATHERING && (j->sync || q->njobs >= RECORD_BATCH)))
+    pthread_cond_signal(&q->cv_work);
   if (j->sync)
     while (!j->done)
       pthread_cond_wait(&q->cv_done, &q->mu);
@@ -154,7 +190,11 @@ int wh__qstore_init(wh__qstore *q, const wh__backend *be, void *ctx, const char 
   q->ctx = ctx;
   q->label = label;
   pthread_mutex_init(&q->mu, NULL);
-  pthread_cond_init(&q->cv_work, NULL);
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_cond_init(&q->cv_work, &ca);
+  pthread_condattr_destroy(&ca);
   pthread_cond_init(&q->cv_done, NULL);
   if (pthread_create(&q->writer, NULL, writer_main, q) != 0)
     return wh__fail(WH_ENOMEM, "store %s: cannot start the writer thread", label);

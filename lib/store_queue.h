@@ -70,7 +70,11 @@ typedef struct wh__job {
 
 /* What a backend does; ctx is the backend's own. All run on the writer thread. */
 typedef struct {
-  int (*begin)(void *ctx, wh__job *batch);  /* WH_OK, or fail every job of the batch */
+  /* WH_OK, or fail every job of the batch. durable == 0: the batch holds only
+     attempt records, whose commit need not reach the disk before the next
+     durable one (losing them to a power cut only makes deliveries again). A
+     durable commit must also make every earlier commit durable. */
+  int (*begin)(void *ctx, wh__job *batch, int durable);
   int (*commit)(void *ctx, char *why, size_t len);
   void (*rollback)(void *ctx);
   void (*savepoint)(void *ctx);
@@ -88,6 +92,8 @@ typedef struct {
   pthread_mutex_t mu;
   pthread_cond_t cv_work, cv_done;
   wh__job *head, *tail;
+  size_t njobs, nsync;  /* queued, and of them synchronous */
+  int writer_state;     /* WH__W_BUSY / IDLE / GATHERING: when a submit must wake it */
   int closing, started;
   pthread_t writer;
 } wh__qstore;

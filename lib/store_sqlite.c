@@ -1,6 +1,7 @@
 /*
  * The SQLite store: one file, WAL mode, synchronous=FULL, so that what emit
- * accepted survives a crash or a power cut. Writes run on the shared writer
+ * accepted survives a crash or a power cut. Batches of attempt records alone
+ * commit at synchronous=NORMAL (see tx_begin). Writes run on the shared writer
  * thread (store_queue.c: group commit) with their own connection; reads of
  * the log use a second one.
  */
@@ -47,6 +48,8 @@ typedef struct {
     sqlite3_stmt *st;
   } cache[STMT_CACHE]; /* the writer's prepared statements, by their text */
   int ncache;
+  int full;     /* the writer's connection is at synchronous=FULL */
+  int unsynced; /* commits at synchronous=NORMAL since the last FULL one */
   sqlite3 *rdb; /* reads of the log, under rmu */
   pthread_mutex_t rmu;
 } sstore;
@@ -353,11 +356,22 @@ static int do_job(void *ctx, wh__job *j)
 
 /* ---- transactions, for the writer thread ------------------------------------------------ */
 
-static int tx_begin(void *ctx, wh__job *batch)
+static int tx_begin(void *ctx, wh__job *batch, int durable)
 {
   sstore *s = ctx;
-  if (exec(s->wdb, "BEGIN IMMEDIATE") == SQLITE_OK)
+  /* In WAL mode synchronous=FULL syncs the WAL at each commit, NORMAL only at
+     checkpoints. A FULL commit syncs the whole WAL, so it also makes the NORMAL
+     commits before it durable; when it would write nothing, a touch of wh_meta
+     makes it write (and sync). */
+  if (durable != s->full && exec(s->wdb, durable ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL") == SQLITE_OK)
+    s->full = durable;
+  if ((s->full || !durable) && exec(s->wdb, "BEGIN IMMEDIATE") == SQLITE_OK) {
+    if (!durable)
+      s->unsynced = 1;
+    else if (s->unsynced && s->full && run(s, "UPDATE wh_meta SET value = value WHERE key = 'version'", NULL) == SQLITE_DONE)
+      s->unsynced = 0;
     return WH_OK;
+  }
   for (wh__job *j = batch; j; j = j->next)
     job_fail(j, s->wdb, "starting a transaction");
   return WH_ESTORE;
@@ -373,9 +387,9 @@ static int tx_commit(void *ctx, char *why, size_t len)
 }
 
 static void tx_rollback(void *ctx) { exec(((sstore *)ctx)->wdb, "ROLLBACK"); }
-static void tx_savepoint(void *ctx) { exec(((sstore *)ctx)->wdb, "SAVEPOINT job"); }
-static void tx_rollback_to(void *ctx) { exec(((sstore *)ctx)->wdb, "ROLLBACK TO job"); }
-static void tx_release(void *ctx) { exec(((sstore *)ctx)->wdb, "RELEASE job"); }
+static void tx_savepoint(void *ctx) { run(ctx, "SAVEPOINT job", NULL); }
+static void tx_rollback_to(void *ctx) { run(ctx, "ROLLBACK TO job", NULL); }
+static void tx_release(void *ctx) { run(ctx, "RELEASE job", NULL); }
 
 static const wh__backend sqlite_backend = {
   .begin = tx_begin,
@@ -591,6 +605,7 @@ static int prepare_schema(sstore *s)
     return db_fail(db, s->path, "reading the schema");
   if (exec(db, "PRAGMA journal_mode=WAL") != SQLITE_OK || exec(db, "PRAGMA synchronous=FULL") != SQLITE_OK)
     return db_fail(db, s->path, "switching to WAL mode");
+  s->full = 1;
   if (tables == 0) {
     if (exec(db, "BEGIN IMMEDIATE") != SQLITE_OK)
       return db_fail(db, s->path, "creating the schema");
