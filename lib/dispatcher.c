@@ -42,6 +42,7 @@ typedef struct worker {
   int epfd;          /* epoll: libcurl's sockets (by its socket callback) and wake_fd */
   int wake_fd;       /* eventfd: other threads write to it to wake the worker */
   int64_t curl_due;  /* monotonic ms when libcurl wants its timeout handling; -1: never */
+  int timer_set;     /* libcurl called the timer callback (see curl_timers) */
   int in_flight;
   int polling;       /* waiting in epoll: wake it to hand over work */
   wh__xfer *free_xfers;
@@ -1137,16 +1138,28 @@ static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp)
   (void)multi;
   worker *w = userp;
   w->curl_due = timeout_ms < 0 ? -1 : wh__mono_ms() + timeout_ms;
+  w->timer_set = 1;
   return 0;
 }
 
-/* Let libcurl handle its timeouts while they are due. */
+/* Let libcurl handle its timeouts while they are due. libcurl calls the timer
+   callback only when its next timeout changes: when our millisecond clock
+   fires a little early, nothing expires, the callback is not called, and the
+   timeout would be lost. So the timeout stays ours until libcurl replaces it,
+   and an early one is looked at again a millisecond later. */
 static void curl_timers(worker *w)
 {
   int running;
-  for (int guard = 0; w->curl_due >= 0 && w->curl_due <= wh__mono_ms() && guard < 16; guard++) {
-    w->curl_due = -1;
+  for (int guard = 0; guard < 16; guard++) {
+    int64_t now = wh__mono_ms();
+    if (w->curl_due < 0 || w->curl_due > now)
+      return;
+    w->timer_set = 0;
     curl_multi_socket_action(w->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    if (!w->timer_set) {
+      w->curl_due = now + 1;
+      return;
+    }
   }
 }
 
@@ -1506,7 +1519,8 @@ int wh_dispatcher_emit(wh_dispatcher *d, wh_event *ev, char *msg_id_out, size_t 
       adopt_locked(d, dl, f.ep_ids[i], now);
     }
   }
-  if (!rc && f.n)
+  /* Wake a worker only when one can start something now (or load from the store). */
+  if (!rc && f.n && (!in_memory || (d->ring && d->in_flight < d->o.max_in_flight)))
     wake_one(d);
   pthread_mutex_unlock(&d->mu);
   fanout_free(&f, 1);
