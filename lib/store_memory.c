@@ -10,11 +10,13 @@
 
 #include <cjson/cJSON.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define MEM_FINISHED_CAP 10000
+#define INBOX_TAKE 256 /* an emit that finds this many in the inbox (and the lock free) takes them */
 
 typedef struct mattempt {
   int attempt, http_status;
@@ -42,6 +44,7 @@ typedef struct mdlv {
 
 typedef struct mmsg {
   wh__msg *m;
+  struct mmsg *inbox_next; /* while in the inbox */
   mdlv *dlvs;
   int unfinished;
   int64_t finished_ms;
@@ -52,7 +55,10 @@ typedef struct mmsg {
 
 typedef struct {
   wh__store base;
-  pthread_mutex_t mu;
+  _Atomic(mmsg *) inbox;     /* emitted, not yet in the tables: a lock-free stack, newest first */
+  _Atomic size_t inbox_n;    /* about how many are in the inbox */
+  _Atomic int64_t next_id;   /* delivery ids */
+  pthread_mutex_t mu;        /* everything below, and taking the inbox apart */
   mmsg **msgs;
   size_t msg_cap, nmsgs;
   mdlv **dlvs;
@@ -60,7 +66,6 @@ typedef struct {
   mdlv *unc_head;
   mmsg *fin_head, *fin_tail;
   size_t nfin;
-  int64_t next_id;
 } mstore;
 
 /* ---- hashing --------------------------------------------------------------- */
@@ -242,9 +247,12 @@ static void settle_msg(mstore *s, mmsg *x, int64_t now)
 
 /* ---- the store operations ---------------------------------------------------------- */
 
+static void take_inbox(mstore *s);
+
 static void m_close(wh__store *base)
 {
   mstore *s = (mstore *)base;
+  take_inbox(s);
   for (size_t i = 0; i < s->msg_cap; i++)
     for (mmsg *x = s->msgs[i], *n; x; x = n) {
       n = x->hnext;
@@ -270,7 +278,7 @@ static mdlv *new_dlv(mstore *s, mmsg *x, const char *ep_id, int64_t claimed, int
   mdlv *d = calloc(1, sizeof *d);
   if (!d)
     return NULL;
-  d->st.id = ++s->next_id;
+  d->st.id = atomic_fetch_add_explicit(&s->next_id, 1, memory_order_relaxed) + 1;
   snprintf(d->st.ep_id, sizeof d->st.ep_id, "%s", ep_id);
   d->st.due_ms = now;
   d->claimed = claimed;
@@ -284,38 +292,30 @@ static mdlv *new_dlv(mstore *s, mmsg *x, const char *ep_id, int64_t claimed, int
   return d;
 }
 
+/* Emit does not take the store's lock: it builds the message's entries and
+   pushes them on the inbox. Whoever takes the lock next (a worker recording an
+   attempt, a reader of the log) moves them into the tables first, so every
+   operation sees them; emitting threads never wait for one another here nor
+   for a table to grow. */
 static int m_enqueue(wh__store *base, wh__msg *m, const char *const *ep_ids, size_t n, int64_t claimed,
                      int64_t *ids)
 {
   mstore *s = (mstore *)base;
-  pthread_mutex_lock(&s->mu);
-  /* Make room first, so that nothing can fail half-way. */
-  if (((s->nmsgs + 1) * 2 > s->msg_cap && !grow_msgs(s)) || ((s->ndlvs + n) * 2 > s->dlv_cap && !grow_dlvs(s))) {
-    pthread_mutex_unlock(&s->mu);
-    return wh__oom();
-  }
   mmsg *x = calloc(1, sizeof *x);
-  mdlv **pre = n ? calloc(n, sizeof *pre) : NULL;
-  int ok = x && (!n || pre);
-  for (size_t i = 0; ok && i < n; i++)
-    ok = (pre[i] = calloc(1, sizeof **pre)) != NULL;
-  if (!ok) {
-    for (size_t i = 0; pre && i < n; i++)
-      free(pre[i]);
-    free(pre);
-    free(x);
-    pthread_mutex_unlock(&s->mu);
+  if (!x)
     return wh__oom();
-  }
-  wh__msg_ref(m);
-  x->m = m;
-  size_t b = wh__hash_str(m->id) & (s->msg_cap - 1);
-  x->hnext = s->msgs[b];
-  s->msgs[b] = x;
-  s->nmsgs++;
+  int64_t first = n ? atomic_fetch_add_explicit(&s->next_id, (int64_t)n, memory_order_relaxed) + 1 : 0;
   for (size_t i = 0; i < n; i++) {
-    mdlv *d = pre[i];
-    d->st.id = ++s->next_id;
+    mdlv *d = calloc(1, sizeof *d);
+    if (!d) {
+      for (mdlv *e = x->dlvs, *next; e; e = next) {
+        next = e->next_in_msg;
+        free(e);
+      }
+      free(x);
+      return wh__oom();
+    }
+    d->st.id = first + (int64_t)i;
     snprintf(d->st.ep_id, sizeof d->st.ep_id, "%s", ep_ids[i]);
     d->st.due_ms = m->created_ms;
     d->claimed = claimed;
@@ -323,22 +323,68 @@ static int m_enqueue(wh__store *base, wh__msg *m, const char *const *ep_ids, siz
     d->next_in_msg = x->dlvs;
     x->dlvs = d;
     x->unfinished++;
-    insert_dlv(s, d);
-    if (!claimed)
-      unc_add(s, d);
     ids[i] = d->st.id;
   }
-  free(pre);
-  settle_msg(s, x, m->created_ms);
-  pthread_mutex_unlock(&s->mu);
+  wh__msg_ref(m);
+  x->m = m;
+  mmsg *head = atomic_load_explicit(&s->inbox, memory_order_relaxed);
+  do
+    x->inbox_next = head;
+  while (!atomic_compare_exchange_weak_explicit(&s->inbox, &head, x, memory_order_release, memory_order_relaxed));
+  /* Keep the inbox short, so that no one who takes the lock has a long job of
+     it; but only when the lock is free: emit never waits for it. */
+  if (atomic_fetch_add_explicit(&s->inbox_n, 1, memory_order_relaxed) + 1 >= INBOX_TAKE &&
+      pthread_mutex_trylock(&s->mu) == 0) {
+    take_inbox(s);
+    pthread_mutex_unlock(&s->mu);
+  }
   return WH_OK;
+}
+
+/* Move what emit pushed into the tables, oldest first. Caller holds mu. A table
+   that cannot grow (no memory) only gets longer chains: nothing is lost. */
+static void take_inbox(mstore *s)
+{
+  atomic_store_explicit(&s->inbox_n, 0, memory_order_relaxed);
+  mmsg *x = atomic_exchange_explicit(&s->inbox, NULL, memory_order_acquire);
+  mmsg *fifo = NULL;
+  while (x) {
+    mmsg *next = x->inbox_next;
+    x->inbox_next = fifo;
+    fifo = x;
+    x = next;
+  }
+  for (x = fifo; x; x = fifo) {
+    fifo = x->inbox_next;
+    x->inbox_next = NULL;
+    if ((s->nmsgs + 1) * 2 > s->msg_cap)
+      grow_msgs(s);
+    size_t b = wh__hash_str(x->m->id) & (s->msg_cap - 1);
+    x->hnext = s->msgs[b];
+    s->msgs[b] = x;
+    s->nmsgs++;
+    for (mdlv *d = x->dlvs; d; d = d->next_in_msg) {
+      if ((s->ndlvs + 1) * 2 > s->dlv_cap)
+        grow_dlvs(s);
+      insert_dlv(s, d);
+      if (!d->claimed)
+        unc_add(s, d);
+    }
+    settle_msg(s, x, x->m->created_ms);
+  }
+}
+
+static void lock_store(mstore *s)
+{
+  pthread_mutex_lock(&s->mu);
+  take_inbox(s);
 }
 
 static int m_claim(wh__store *base, int64_t owner, int64_t horizon_ms, size_t max, wh__claim_cb cb, void *ud)
 {
   mstore *s = (mstore *)base;
   /* Collect under the lock, call back outside it. */
-  pthread_mutex_lock(&s->mu);
+  lock_store(s);
   size_t n = 0;
   for (mdlv *d = s->unc_head; d && n < max; d = d->unc_next)
     n += d->st.due_ms <= horizon_ms;
@@ -373,7 +419,7 @@ static void m_record(wh__store *base, const wh__dlv_state *st, const wh__attempt
                      int64_t claimed)
 {
   mstore *s = (mstore *)base;
-  pthread_mutex_lock(&s->mu);
+  lock_store(s);
   mdlv *d = find_dlv(s, st->id);
   if (!d) {
     pthread_mutex_unlock(&s->mu);
@@ -416,7 +462,7 @@ static void m_record(wh__store *base, const wh__dlv_state *st, const wh__attempt
 static void m_release(wh__store *base, int64_t owner)
 {
   mstore *s = (mstore *)base;
-  pthread_mutex_lock(&s->mu);
+  lock_store(s);
   for (size_t i = 0; i < s->dlv_cap; i++)
     for (mdlv *d = s->dlvs[i]; d; d = d->hnext)
       if (d->state == WH__DLV_PENDING && d->claimed == owner) {
@@ -449,7 +495,7 @@ static cJSON *dlv_json(const mdlv *d)
 static int m_message_json(wh__store *base, const char *msg_id, char **json)
 {
   mstore *s = (mstore *)base;
-  pthread_mutex_lock(&s->mu);
+  lock_store(s);
   mmsg *x = find_msg(s, msg_id);
   if (!x) {
     pthread_mutex_unlock(&s->mu);
@@ -470,7 +516,7 @@ static int m_failed_json(wh__store *base, const char *ep_id, int64_t since_ms, s
   mstore *s = (mstore *)base;
   cJSON *arr = cJSON_CreateArray();
   size_t n = 0;
-  pthread_mutex_lock(&s->mu);
+  lock_store(s);
   for (size_t i = 0; arr && i < s->dlv_cap; i++)
     for (const mdlv *d = s->dlvs[i]; d && n < limit; d = d->hnext)
       if (d->state == WH__DLV_FAILED && strcmp(d->st.ep_id, ep_id) == 0 && d->finished_ms >= since_ms) {
@@ -506,7 +552,7 @@ static int m_requeue(wh__store *base, const char *msg_id, const char *ep_id, int
   int64_t now = wh__now_ms();
   size_t n = 0;
   int rc = WH_OK;
-  pthread_mutex_lock(&s->mu);
+  lock_store(s);
   if (msg_id) {
     mmsg *x = find_msg(s, msg_id);
     if (!x) {
@@ -551,7 +597,7 @@ static int m_purge(wh__store *base, int64_t before_ms, size_t *count)
 {
   mstore *s = (mstore *)base;
   size_t n = 0;
-  pthread_mutex_lock(&s->mu);
+  lock_store(s);
   for (mmsg *x = s->fin_head, *next; x; x = next) {
     next = x->fin_next;
     if (x->finished_ms >= before_ms)
