@@ -62,50 +62,12 @@ static curl_socket_t on_open_socket(void *userp, curlsocktype purpose, struct cu
   return socket(addr->family, addr->socktype, addr->protocol);
 }
 
-static int add_header(wh__xfer *x, const char *line)
+/* Settings that stay the same for every request of a dispatcher: made once
+   per easy handle (the options cannot change once the dispatcher runs). */
+static void set_fixed(wh__xfer *x, const wh__opts *o)
 {
-  struct curl_slist *l = curl_slist_append(x->headers, line);
-  if (!l)
-    return 0;
-  x->headers = l;
-  return 1;
-}
-
-int wh__xfer_setup(wh__xfer *x, const wh__opts *o, wh__delivery *dl, const wh__endpoint *ep)
-{
-  if (!x->easy && !(x->easy = curl_easy_init()))
-    return wh__oom();
   CURL *e = x->easy;
-  x->dl = dl;
-  x->opts = o;
-  x->started_ms = wh__mono_ms();
-  x->started_wall_ms = wh__now_ms();
-  x->errbuf[0] = '\0';
-
-  int64_t now_ms = wh__now_ms();
-  int64_t ts = now_ms / 1000;
-  /* Room for 8 secrets' "v1,<44>" entries. */
-  char sig[8 * (WH__SIG_MAX + 1) + 32], line[WH_ID_MAX + 32];
-  memcpy(sig, "webhook-signature: ", 19);
-  if (!wh__endpoint_sign(ep, dl->msg->id, ts, dl->msg->body, dl->msg->len, now_ms, sig + 19, sizeof sig - 19))
-    return wh__fail(WH_EINVAL, "endpoint %s: no active secret to sign with", ep->id);
-
-  int ok = add_header(x, "content-type: application/json") && add_header(x, "Expect:") && add_header(x, sig);
-  snprintf(line, sizeof line, "webhook-id: %s", dl->msg->id);
-  ok = ok && add_header(x, line);
-  snprintf(line, sizeof line, "webhook-timestamp: %lld", (long long)ts);
-  ok = ok && add_header(x, line);
-  for (size_t i = 0; ok && i < ep->nheaders; i++)
-    ok = add_header(x, ep->headers[i]);
-  if (!ok)
-    return wh__oom();
-
-  curl_easy_setopt(e, CURLOPT_URL, ep->url);
   curl_easy_setopt(e, CURLOPT_POST, 1L);
-  const char *body = dl->msg->body;
-  curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
-  curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)dl->msg->len);
-  curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->headers);
   curl_easy_setopt(e, CURLOPT_USERAGENT, o->user_agent);
   curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, o->timeout_ms);
   curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, o->connect_timeout_ms);
@@ -129,6 +91,67 @@ int wh__xfer_setup(wh__xfer *x, const wh__opts *o, wh__delivery *dl, const wh__e
   curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
   curl_easy_setopt(e, CURLOPT_PRIVATE, x);
   curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+  curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->hnodes);
+  x->easy_opts = o;
+}
+
+int wh__xfer_setup(wh__xfer *x, const wh__opts *o, wh__delivery *dl, wh__endpoint *ep)
+{
+  if (!x->easy && !(x->easy = curl_easy_init()))
+    return wh__oom();
+  if (x->easy_opts != o)
+    set_fixed(x, o);
+  CURL *e = x->easy;
+  x->dl = dl;
+  x->opts = o;
+  x->started_ms = wh__mono_ms();
+  x->started_wall_ms = wh__now_ms();
+  x->errbuf[0] = '\0';
+
+  int64_t now_ms = x->started_wall_ms;
+  int64_t ts = now_ms / 1000;
+  /* Room for 8 secrets' "v1,<44>" entries. */
+  memcpy(x->sig_line, "webhook-signature: ", 19);
+  if (!wh__endpoint_sign(ep, dl->msg->id, ts, dl->msg->body, dl->msg->len, now_ms, x->sig_line + 19,
+                         sizeof x->sig_line - 19))
+    return wh__fail(WH_EINVAL, "endpoint %s: no active secret to sign with", ep->id);
+  snprintf(x->id_line, sizeof x->id_line, "webhook-id: %s", dl->msg->id);
+  snprintf(x->ts_line, sizeof x->ts_line, "webhook-timestamp: %lld", (long long)ts);
+  static const char content_type[] = "content-type: application/json", no_expect[] = "Expect:";
+  char *lines[WH__FIXED_HEADERS] = {(char *)content_type, (char *)no_expect, x->sig_line, x->id_line, x->ts_line};
+  for (int i = 0; i < WH__FIXED_HEADERS; i++) {
+    x->hnodes[i].data = lines[i];
+    x->hnodes[i].next = i + 1 < WH__FIXED_HEADERS ? &x->hnodes[i + 1] : NULL;
+  }
+  if (ep->nheaders) {
+    if (ep->nheaders > x->hextra_cap) {
+      struct curl_slist *v = realloc(x->hextra, ep->nheaders * sizeof *v);
+      if (!v)
+        return wh__oom();
+      x->hextra = v;
+      x->hextra_cap = ep->nheaders;
+    }
+    for (size_t i = 0; i < ep->nheaders; i++) {
+      x->hextra[i].data = ep->headers[i];
+      x->hextra[i].next = i + 1 < ep->nheaders ? &x->hextra[i + 1] : NULL;
+    }
+    x->hnodes[WH__FIXED_HEADERS - 1].next = x->hextra;
+  }
+  wh__endpoint_ref(ep);
+  x->ep = ep;
+
+  /* libcurl copies the URL: only when it changed. */
+  if (!x->url || strcmp(x->url, ep->url) != 0) {
+    char *u = wh__strdup(ep->url);
+    if (!u)
+      return wh__oom();
+    free(x->url);
+    x->url = u;
+    curl_easy_setopt(e, CURLOPT_URL, u);
+  }
+  const char *body = dl->msg->body; /* a flexible array: libcurl's type check wants a pointer */
+  curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
+  curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)dl->msg->len);
   return WH_OK;
 }
 
@@ -168,8 +191,8 @@ void wh__xfer_outcome(wh__xfer *x, CURLcode code, wh__outcome *out)
 
 void wh__xfer_reset(wh__xfer *x)
 {
-  curl_slist_free_all(x->headers);
-  x->headers = NULL;
+  wh__endpoint_unref(x->ep);
+  x->ep = NULL;
   free(x->body);
   x->body = NULL;
   x->kept = x->seen = 0;
@@ -185,5 +208,7 @@ void wh__xfer_free(wh__xfer *x)
   wh__xfer_reset(x);
   if (x->easy)
     curl_easy_cleanup(x->easy);
+  free(x->hextra);
+  free(x->url);
   free(x);
 }

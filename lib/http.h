@@ -8,9 +8,22 @@
 
 #define WH__RESPONSE_KEEP 20000
 
+#define WH__FIXED_HEADERS 5 /* content-type, Expect, webhook-signature, -id, -timestamp */
+
 typedef struct wh__xfer {
   CURL *easy;
-  struct curl_slist *headers;
+  const wh__opts *easy_opts;  /* the options the easy handle's fixed settings came from */
+  /* The request's headers: nodes of our own (libcurl only reads the list), so
+     that a request costs no allocation; the endpoint's own headers follow,
+     pointing into ep, which the transfer holds a reference to. */
+  struct curl_slist hnodes[WH__FIXED_HEADERS];
+  struct curl_slist *hextra;  /* nodes for ep's headers: hextra_cap of them */
+  size_t hextra_cap;
+  wh__endpoint *ep;
+  char sig_line[8 * (WH__SIG_MAX + 1) + 32];
+  char id_line[WH_ID_MAX + 16];
+  char ts_line[48];
+  char *url;                  /* the URL last given to the easy handle */
   wh__delivery *dl;
   const wh__opts *opts;
   int64_t started_ms;  /* monotonic */
@@ -27,7 +40,7 @@ typedef struct wh__xfer {
 } wh__xfer;
 
 /* Prepare x (easy handle reused) to POST dl's message to ep. */
-int wh__xfer_setup(wh__xfer *x, const wh__opts *o, wh__delivery *dl, const wh__endpoint *ep);
+int wh__xfer_setup(wh__xfer *x, const wh__opts *o, wh__delivery *dl, wh__endpoint *ep);
 /* Turn curl's verdict into an outcome. */
 void wh__xfer_outcome(wh__xfer *x, CURLcode code, wh__outcome *out);
 /* Drop per-request state, keep the easy handle (and so its connection cache use). */
