@@ -120,22 +120,41 @@ static void run_batch(wh__qstore *q, wh__job *batch)
   }
 }
 
+#define IDLE_MS 20
+
+static void deadline_in(struct timespec *ts, long ms)
+{
+  clock_gettime(CLOCK_MONOTONIC, ts);
+  ts->tv_sec += ms / 1000;
+  ts->tv_nsec += (ms % 1000) * 1000000L;
+  if (ts->tv_nsec >= 1000000000L) {
+    ts->tv_sec++;
+    ts->tv_nsec -= 1000000000L;
+  }
+}
+
 static void *writer_main(void *arg)
 {
   wh__qstore *q = arg;
   for (;;) {
     pthread_mutex_lock(&q->mu);
     q->writer_state = WH__W_IDLE;
-    while (!q->head && !q->closing)
-      pthread_cond_wait(&q->cv_work, &q->mu);
-    if (!q->nsync && q->njobs < RECORD_BATCH && !q->closing) {
-      struct timespec until;
-      clock_gettime(CLOCK_MONOTONIC, &until);
-      until.tv_nsec += RECORD_GATHER_MS * 1000000L;
-      if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
+    /* Quiet for IDLE_MS: the backend may do upkeep that would delay a commit
+       (a job arriving meanwhile waits for it; that is rare when it is quiet). */
+    struct timespec until;
+    deadline_in(&until, IDLE_MS);
+    while (!q->head && !q->closing) {
+      if (!q->be->idle) {
+        pthread_cond_wait(&q->cv_work, &q->mu);
+      } else if (pthread_cond_timedwait(&q->cv_work, &q->mu, &until) == ETIMEDOUT && !q->head) {
+        pthread_mutex_unlock(&q->mu);
+        q->be->idle(q->ctx);
+        pthread_mutex_lock(&q->mu);
+        deadline_in(&until, 3600 * 1000); /* once per quiet spell */
       }
+    }
+    if (!q->nsync && q->njobs < RECORD_BATCH && !q->closing) {
+      deadline_in(&until, RECORD_GATHER_MS);
       q->writer_state = WH__W_GATHERING;
       while (!q->nsync && q->njobs < RECORD_BATCH && !q->closing &&
              pthread_cond_timedwait(&q->cv_work, &q->mu, &until) != ETIMEDOUT) {

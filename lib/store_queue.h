@@ -81,6 +81,7 @@ typedef struct {
   void (*rollback_to_savepoint)(void *ctx);
   void (*release_savepoint)(void *ctx);
   int (*run)(void *ctx, wh__job *j);        /* sets j->rc / j->err on failure */
+  void (*idle)(void *ctx);                  /* optional: the queue has been empty a while */
 } wh__backend;
 
 /* A durable store built on the queue: embed first in the backend's struct. */

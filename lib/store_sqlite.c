@@ -52,7 +52,22 @@ typedef struct {
   int unsynced; /* commits at synchronous=NORMAL since the last FULL one */
   sqlite3 *rdb; /* reads of the log, under rmu */
   pthread_mutex_t rmu;
+  /* Checkpoints run on a thread of their own, so that a commit never waits for
+     one (SQLite's automatic checkpoint runs inside the commit that crosses
+     1,000 WAL pages, and copies them and syncs the database file there: the
+     emit p99). WAL mode lets a checkpoint run beside the writer. */
+  sqlite3 *cdb;
+  pthread_t ckpt;
+  pthread_mutex_t cmu;
+  pthread_cond_t ccv;
+  int ckpt_started, ckpt_closing;
+  unsigned ckpt_asked, ckpt_served; /* checkpoints the writer asked for, and done (under cmu) */
+  int ckpt_at;                      /* WAL pages when the writer last asked (writer only) */
+  int wal_pages;                    /* after the writer's last commit (writer only) */
 } sstore;
+
+#define CKPT_PAGES 1000          /* ask for a checkpoint past this many WAL pages */
+#define CKPT_WRITER_PAGES 20000  /* the checkpointer fell this far behind: the writer checkpoints */
 
 /* ---- errors -------------------------------------------------------------------- */
 
@@ -391,6 +406,8 @@ static void tx_savepoint(void *ctx) { run(ctx, "SAVEPOINT job", NULL); }
 static void tx_rollback_to(void *ctx) { run(ctx, "ROLLBACK TO job", NULL); }
 static void tx_release(void *ctx) { run(ctx, "RELEASE job", NULL); }
 
+static void sqlite_idle(void *ctx);
+
 static const wh__backend sqlite_backend = {
   .begin = tx_begin,
   .commit = tx_commit,
@@ -399,14 +416,94 @@ static const wh__backend sqlite_backend = {
   .rollback_to_savepoint = tx_rollback_to,
   .release_savepoint = tx_release,
   .run = do_job,
+  .idle = sqlite_idle,
 };
 
 /* ---- the store operations ------------------------------------------------------------ */
+
+/* ---- checkpoints -------------------------------------------------------------------- */
+
+static void *ckpt_main(void *arg)
+{
+  sstore *s = arg;
+  pthread_mutex_lock(&s->cmu);
+  for (;;) {
+    while (s->ckpt_served == s->ckpt_asked && !s->ckpt_closing)
+      pthread_cond_wait(&s->ccv, &s->cmu);
+    if (s->ckpt_closing)
+      break;
+    unsigned asked = s->ckpt_asked;
+    pthread_mutex_unlock(&s->cmu);
+    /* PASSIVE: copies what no reader still needs, never waits for the writer. */
+    sqlite3_wal_checkpoint_v2(s->cdb, "main", SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    pthread_mutex_lock(&s->cmu);
+    s->ckpt_served = asked;
+  }
+  pthread_mutex_unlock(&s->cmu);
+  return NULL;
+}
+
+/* After each commit of the writer's connection, with the WAL's size in pages.
+   The WAL starts over from its beginning only when the writer begins while all
+   of it has been copied; the checkpointer, working beside the writer, never
+   quite catches up, so once it has copied all but a few frames the writer
+   copies those (a small copy and one sync of the database file). */
+/* After each commit of the writer's connection, with the WAL's size in pages.
+   The checkpointer copies the WAL into the database beside the writer. The WAL
+   starts over from its beginning only when the writer begins while all of it
+   has been copied, which a checkpointer working beside a busy writer never
+   quite sees: the writer copies the rest itself when it is quiet (sqlite_idle),
+   or, under load without pause, once the WAL reaches CKPT_WRITER_PAGES. */
+static int on_wal(void *ud, sqlite3 *db, const char *name, int pages)
+{
+  sstore *s = ud;
+  s->wal_pages = pages;
+  if (!s->ckpt_started || pages >= CKPT_WRITER_PAGES) {
+    if (pages >= CKPT_PAGES)
+      sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    return SQLITE_OK;
+  }
+  if (pages < s->ckpt_at)
+    s->ckpt_at = 0; /* the WAL started over */
+  if (pages >= s->ckpt_at + CKPT_PAGES) {
+    s->ckpt_at = pages;
+    pthread_mutex_lock(&s->cmu);
+    s->ckpt_asked++;
+    pthread_cond_signal(&s->ccv);
+    pthread_mutex_unlock(&s->cmu);
+  }
+  return SQLITE_OK;
+}
+
+static void sqlite_idle(void *ctx)
+{
+  sstore *s = ctx;
+  if (s->wal_pages >= CKPT_PAGES) {
+    sqlite3_wal_checkpoint_v2(s->wdb, "main", SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    s->wal_pages = 0;
+  }
+}
+
+static void ckpt_stop(sstore *s)
+{
+  if (!s->ckpt_started)
+    return;
+  pthread_mutex_lock(&s->cmu);
+  s->ckpt_closing = 1;
+  pthread_cond_signal(&s->ccv);
+  pthread_mutex_unlock(&s->cmu);
+  pthread_join(s->ckpt, NULL);
+  s->ckpt_started = 0;
+}
 
 static void s_close(wh__store *base)
 {
   sstore *s = (sstore *)base;
   wh__qstore_destroy(&s->q);
+  ckpt_stop(s);
+  sqlite3_close(s->cdb);
+  pthread_mutex_destroy(&s->cmu);
+  pthread_cond_destroy(&s->ccv);
   for (int i = 0; i < s->ncache; i++) {
     sqlite3_finalize(s->cache[i].st);
     free(s->cache[i].sql);
@@ -654,11 +751,24 @@ int wh__store_sqlite_open(const char *path, wh__store **out)
   sprintf(s->label, "sqlite:%s", path);
   s->q.base.ops = &sqlite_ops;
   pthread_mutex_init(&s->rmu, NULL);
+  pthread_mutex_init(&s->cmu, NULL);
+  pthread_cond_init(&s->ccv, NULL);
   int rc = open_conn(s, &s->wdb);
   if (!rc)
     rc = prepare_schema(s);
   if (!rc)
     rc = open_conn(s, &s->rdb);
+  if (!rc)
+    rc = open_conn(s, &s->cdb);
+  /* A connection knows the file is in WAL mode once it has read it. */
+  if (!rc && exec(s->cdb, "SELECT count(*) FROM wh_meta") != SQLITE_OK)
+    rc = db_fail(s->cdb, path, "opening the checkpoint connection");
+  if (!rc) {
+    /* Checkpoints: ours (on_wal) instead of SQLite's inside the commit. Without
+       the thread, the writer checkpoints as SQLite would. */
+    s->ckpt_started = pthread_create(&s->ckpt, NULL, ckpt_main, s) == 0;
+    sqlite3_wal_hook(s->wdb, on_wal, s);
+  }
   /* Deliveries claimed by a process that died are free again: recovery. */
   if (!rc && run(s, "UPDATE wh_delivery SET claimed = 0 WHERE claimed != 0", NULL) != SQLITE_DONE)
     rc = db_fail(s->wdb, path, "recovering claimed deliveries");
