@@ -91,7 +91,11 @@ static void run_batch(wh__qstore *q, wh__job *batch)
   for (wh__job *j = batch, *next; j; j = next) {
     next = j->next;
     if (j->sync) {
+      /* Each waiter has its own condition: the ones whose jobs are still
+         queued sleep on. (Signalled under the lock: the job lives on the
+         waiter's stack and is gone as soon as it sees done.) */
       j->done = 1;
+      pthread_cond_signal(&j->cv);
     } else if (!ok && now - j->first_try_ms < RECORD_RETRY_MS && !q->closing) {
       j->rc = WH_OK;
       j->next = NULL;
@@ -112,7 +116,6 @@ static void run_batch(wh__qstore *q, wh__job *batch)
     if (!q->tail)
       q->tail = last;
   }
-  pthread_cond_broadcast(&q->cv_done);
   pthread_mutex_unlock(&q->mu);
   if (retry) {
     struct timespec ts = {0, RETRY_PAUSE_MS * 1000000L};
@@ -190,14 +193,16 @@ static void submit(wh__qstore *q, wh__job *j)
     pthread_cond_signal(&q->cv_work);
   if (j->sync)
     while (!j->done)
-      pthread_cond_wait(&q->cv_done, &q->mu);
+      pthread_cond_wait(&j->cv, &q->mu);
   pthread_mutex_unlock(&q->mu);
 }
 
 int wh__qstore_sync(wh__qstore *q, wh__job *j)
 {
   j->sync = 1;
+  pthread_cond_init(&j->cv, NULL);
   submit(q, j);
+  pthread_cond_destroy(&j->cv);
   if (j->rc != WH_OK)
     return wh__fail(j->rc, "store %s: %s", q->label, j->err);
   return WH_OK;
@@ -214,7 +219,6 @@ int wh__qstore_init(wh__qstore *q, const wh__backend *be, void *ctx, const char 
   pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
   pthread_cond_init(&q->cv_work, &ca);
   pthread_condattr_destroy(&ca);
-  pthread_cond_init(&q->cv_done, NULL);
   if (pthread_create(&q->writer, NULL, writer_main, q) != 0)
     return wh__fail(WH_ENOMEM, "store %s: cannot start the writer thread", label);
   q->started = 1;
@@ -238,7 +242,6 @@ void wh__qstore_destroy(wh__qstore *q)
   wh__qstore_stop(q);
   pthread_mutex_destroy(&q->mu);
   pthread_cond_destroy(&q->cv_work);
-  pthread_cond_destroy(&q->cv_done);
 }
 
 /* ---- the operations ---------------------------------------------------------------- */

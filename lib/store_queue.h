@@ -25,6 +25,7 @@ typedef struct {
 
 typedef struct wh__job {
   int kind, sync, done, rc;
+  pthread_cond_t cv; /* a synchronous job's waiter sleeps on it */
   int64_t first_try_ms; /* asynchronous jobs are tried again after a failed commit, for a while */
   char err[256];
   struct wh__job *next;
@@ -91,7 +92,7 @@ typedef struct {
   void *ctx;
   const char *label; /* "sqlite:PATH", for messages */
   pthread_mutex_t mu;
-  pthread_cond_t cv_work, cv_done;
+  pthread_cond_t cv_work;
   wh__job *head, *tail;
   size_t njobs, nsync;  /* queued, and of them synchronous */
   int writer_state;     /* WH__W_BUSY / IDLE / GATHERING: when a submit must wake it */
