@@ -94,6 +94,7 @@ struct wh_dispatcher {
 #define START_WINDOW 2           /* requests at once to an endpoint that has not answered yet */
 #define DURABLE_WINDOW 20000      /* deliveries in memory at most, with a durable store */
 #define LOAD_BATCH 2000
+#define LOAD_MIN 500
 #define HORIZON_MS 60000          /* retries further away wait in the durable store */
 #define RELOAD_EVERY_MS 1000
 #define PURGE_EVERY_MS 3600000
@@ -1058,7 +1059,9 @@ static void maybe_load(worker *w)
   wh_dispatcher *d = w->d;
   pthread_mutex_lock(&d->mu);
   int64_t now = wh__now_ms();
-  if (d->loading || d->stopping || now < d->next_load_ms || d->pending >= d->window) {
+  /* With room for fewer than LOAD_MIN, wait for more: a claim has a fixed cost
+     (a query and a commit), and thousands of deliveries are in memory anyway. */
+  if (d->loading || d->stopping || now < d->next_load_ms || d->window - d->pending < LOAD_MIN) {
     pthread_mutex_unlock(&d->mu);
     return;
   }

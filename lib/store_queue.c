@@ -51,8 +51,10 @@ static void run_batch(wh__qstore *q, wh__job *batch)
 {
   const wh__backend *be = q->be;
   int ok = 0, durable = 0;
+  /* Claims need not reach the disk either: a claim lost to a power cut is a
+     delivery that is claimed (and perhaps made) again. */
   for (wh__job *j = batch; j && !durable; j = j->next)
-    durable = j->kind != WH__JOB_RECORD;
+    durable = j->kind != WH__JOB_RECORD && j->kind != WH__JOB_CLAIM && j->kind != WH__JOB_RENEW;
   if (be->begin(q->ctx, batch, durable) == WH_OK) {
     /* A job alone needs no savepoint: its failure is the transaction's. Nor
        does an attempt record: nobody waits for it, and what can make one of

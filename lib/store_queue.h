@@ -72,9 +72,10 @@ typedef struct wh__job {
 /* What a backend does; ctx is the backend's own. All run on the writer thread. */
 typedef struct {
   /* WH_OK, or fail every job of the batch. durable == 0: the batch holds only
-     attempt records, whose commit need not reach the disk before the next
-     durable one (losing them to a power cut only makes deliveries again). A
-     durable commit must also make every earlier commit durable. */
+     attempt records, claims and lease renewals, whose commit need not reach the
+     disk before the next durable one (losing them to a power cut only makes
+     deliveries again). A durable commit must also make every earlier commit
+     durable. */
   int (*begin)(void *ctx, wh__job *batch, int durable);
   int (*commit)(void *ctx, char *why, size_t len);
   void (*rollback)(void *ctx);
