@@ -96,6 +96,7 @@ typedef struct {
   pthread_cond_t cv_work;
   wh__job *head, *tail;
   size_t njobs, nsync;  /* queued, and of them synchronous */
+  size_t last_sync;     /* synchronous jobs in the last batch */
   int writer_state;     /* WH__W_BUSY / IDLE / GATHERING: when a submit must wake it */
   int closing, started;
   pthread_t writer;
