@@ -76,17 +76,22 @@ static int id_random(unsigned char *out, size_t n)
 
 int wh__make_id(const char *prefix, char out[WH_ID_MAX])
 {
-  /* 160 bits: 32 of seconds (so ids sort roughly by time), 128 random; as
-     five 32-bit limbs, divided by 62 for each of the 27 digits. */
-  unsigned char rnd[16];
+  /* 160 bits: 48 of milliseconds since 1970, then 112 random; as five 32-bit
+     limbs, divided by 62 for each of the 27 digits. Ids sort by their
+     millisecond, so the ids of one commit's messages land together in the
+     durable stores' indexes (random ids dirtied a page of each index per
+     message: twice the WAL writes per emit). */
+  unsigned char rnd[14];
   int rc = id_random(rnd, sizeof rnd);
   if (rc)
     return rc;
+  uint64_t ms = (uint64_t)(wh__now_us() / 1000) & 0xFFFFFFFFFFFFULL;
   uint32_t limb[5];
-  limb[0] = (uint32_t)(wh__now_us() / 1000000);
-  for (int i = 0; i < 4; i++)
-    limb[i + 1] = (uint32_t)rnd[4 * i] << 24 | (uint32_t)rnd[4 * i + 1] << 16 | (uint32_t)rnd[4 * i + 2] << 8 |
-                  rnd[4 * i + 3];
+  limb[0] = (uint32_t)(ms >> 16);
+  limb[1] = (uint32_t)(ms & 0xFFFF) << 16 | (uint32_t)rnd[0] << 8 | rnd[1];
+  for (int i = 0; i < 3; i++)
+    limb[i + 2] = (uint32_t)rnd[2 + 4 * i] << 24 | (uint32_t)rnd[3 + 4 * i] << 16 | (uint32_t)rnd[4 + 4 * i] << 8 |
+                  rnd[5 + 4 * i];
   char digits[27];
   for (int d = 26; d >= 0; d--) {
     uint64_t rem = 0;

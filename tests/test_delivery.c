@@ -374,6 +374,42 @@ static void policy_refuses_loopback(void)
   h_log_free(&log);
 }
 
+/* Message ids: "msg_" and 27 base62 digits, unique, and sorting by the
+   millisecond they were made in (so one commit's messages sit together in a
+   durable store's indexes). */
+static void ids_sort_by_time(void)
+{
+  wh_registry *reg;
+  CHECK_OK(wh_registry_open(&reg, NULL));
+  char id[WH_ID_MAX];
+  add_ep(reg, "ids", "/ids", id);
+  h_log log;
+  h_log_init(&log);
+  wh_dispatcher *d = h_dispatcher(reg, &log, NULL);
+  CHECK_OK(wh_dispatcher_start(d));
+  enum { N = 20 };
+  char ids[N][WH_ID_MAX];
+  for (int i = 0; i < N; i++) {
+    CHECK_OK(wh_dispatcher_emit(d, h_person_event(NULL, NULL), ids[i], WH_ID_MAX));
+    CHECK_INT((long)strlen(ids[i]), 31);
+    CHECK(strncmp(ids[i], "msg_", 4) == 0);
+    CHECK(strspn(ids[i] + 4, "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") == 27);
+    if (i > 0)
+      CHECK(strcmp(ids[i - 1], ids[i]) < 0); /* 2 ms apart: a later millisecond sorts later */
+    h_sleep_ms(2);
+  }
+  /* Made in the same millisecond, they still differ. */
+  char a[WH_ID_MAX], b[WH_ID_MAX];
+  CHECK_OK(wh_dispatcher_emit(d, h_person_event(NULL, NULL), a, WH_ID_MAX));
+  CHECK_OK(wh_dispatcher_emit(d, h_person_event(NULL, NULL), b, WH_ID_MAX));
+  CHECK(strcmp(a, b) != 0);
+  CHECK_OK(wh_dispatcher_drain(d, 10000));
+  CHECK_OK(wh_dispatcher_stop(d, 1000));
+  wh_dispatcher_free(d);
+  wh_registry_free(reg);
+  h_log_free(&log);
+}
+
 int main(void)
 {
   if (rcv_start(&R, 0) != 0) {
@@ -386,6 +422,7 @@ int main(void)
   lifecycle();
   emit_limits();
   policy_refuses_loopback();
+  ids_sort_by_time();
   rcv_free(R);
   return check_done("delivery");
 }
