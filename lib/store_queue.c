@@ -126,7 +126,7 @@ static void run_batch(wh__qstore *q, wh__job *batch)
 }
 
 #define IDLE_MS 20
-#define GROUP_WAIT_US 1000 /* longest a commit waits for the last batch's emitters */
+#define GROUP_WAIT_US 200 /* longest a commit waits for the last batch's emitters */
 
 static void deadline_in_us(struct timespec *ts, long us)
 {
