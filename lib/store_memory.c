@@ -16,7 +16,8 @@
 #include <string.h>
 
 #define MEM_FINISHED_CAP 10000
-#define INBOX_TAKE 256 /* an emit that finds this many in the inbox (and the lock free) takes them */
+#define INBOX_TAKE 256   /* an emit that finds this many in the inbox (and the lock free) takes them */
+#define INBOX_FORCE 4096 /* an emit that finds this many takes them, waiting for the lock */
 
 typedef struct mattempt {
   int attempt, http_status;
@@ -331,10 +332,17 @@ static int m_enqueue(wh__store *base, wh__msg *m, const char *const *ep_ids, siz
   do
     x->inbox_next = head;
   while (!atomic_compare_exchange_weak_explicit(&s->inbox, &head, x, memory_order_release, memory_order_relaxed));
-  /* Keep the inbox short, so that no one who takes the lock has a long job of
-     it; but only when the lock is free: emit never waits for it. */
-  if (atomic_fetch_add_explicit(&s->inbox_n, 1, memory_order_relaxed) + 1 >= INBOX_TAKE &&
-      pthread_mutex_trylock(&s->mu) == 0) {
+  /* Keep the inbox short, so that no one who takes the lock (a worker, about
+     to read its next answer) has a long job of it: an emit that finds
+     INBOX_TAKE waiting takes them if the lock is free; one that finds
+     INBOX_FORCE waits for the lock (emitters faster than the tables pay for
+     their own work). */
+  size_t waiting = atomic_fetch_add_explicit(&s->inbox_n, 1, memory_order_relaxed) + 1;
+  if (waiting >= INBOX_TAKE) {
+    if (waiting >= INBOX_FORCE)
+      pthread_mutex_lock(&s->mu);
+    else if (pthread_mutex_trylock(&s->mu) != 0)
+      return WH_OK;
     take_inbox(s);
     pthread_mutex_unlock(&s->mu);
   }
