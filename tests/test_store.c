@@ -496,6 +496,88 @@ static void full_disk(void)
   h_log_free(&log);
 }
 
+/* ---- the WAL starts over ------------------------------------------------------------ */
+
+/* The WAL header's checkpoint sequence number (offset 12, big-endian): SQLite
+   increments it each time the WAL starts over from its beginning. */
+static long wal_sequence(const char *db_path)
+{
+  char wal[600];
+  snprintf(wal, sizeof wal, "%s-wal", db_path);
+  FILE *f = fopen(wal, "rb");
+  if (!f)
+    return -1;
+  unsigned char h[32];
+  size_t n = fread(h, 1, sizeof h, f);
+  fclose(f);
+  if (n != sizeof h)
+    return -1;
+  return (long)((unsigned long)h[12] << 24 | (unsigned long)h[13] << 16 | (unsigned long)h[14] << 8 | h[15]);
+}
+
+/* Frames in the WAL: mxFrame of the wal-index header in the -shm file
+   (offset 16, native byte order; SQLite's file format, "WAL-Index Format"). */
+static long wal_frames(const char *db_path)
+{
+  char shm[600];
+  snprintf(shm, sizeof shm, "%s-shm", db_path);
+  FILE *f = fopen(shm, "rb");
+  if (!f)
+    return -1;
+  unsigned char h[48];
+  size_t n = fread(h, 1, sizeof h, f);
+  fclose(f);
+  if (n != sizeof h)
+    return -1;
+  uint32_t mx;
+  memcpy(&mx, h + 16, sizeof mx);
+  return (long)mx;
+}
+
+/* Checkpoints run beside the writer, and the WAL can only start over once all
+   of it has been copied while the writer is between transactions: after a
+   burst that leaves thousands of frames and a quiet moment, the next write
+   must start the WAL over (else it grows for as long as the process runs). */
+static void wal_starts_over(void)
+{
+  char store[512];
+  store_path(store, sizeof store, "wal.db");
+  const char *path = store + 7;
+  wh_registry *reg;
+  CHECK_OK(wh_registry_open(&reg, store));
+  char url[128], id[WH_ID_MAX];
+  rcv_url(R, "/wal", url, sizeof url);
+  CHECK_OK(wh_endpoint_add(reg, "wal", url, NULL, id, sizeof id));
+  h_log log;
+  h_log_init(&log);
+  wh_dispatcher *d = h_dispatcher(reg, &log, NULL);
+  CHECK_OK(wh_dispatcher_start(d));
+  /* Emit until the WAL holds 1,500 frames (a checkpoint copies them meanwhile,
+     but the WAL keeps them until it starts over). */
+  long frames = 0;
+  for (int i = 0; i < 50000 && frames < 1500; i++) {
+    CHECK_OK(wh_emit(h_person_event(NULL, NULL)));
+    if (i % 100 == 99)
+      frames = wal_frames(path);
+  }
+  CHECK(frames >= 1500);
+  long before = wal_sequence(path);
+  CHECK(before >= 0);
+  CHECK_OK(wh_dispatcher_drain(d, 20000));
+  h_sleep_ms(300); /* quiet: the writer copies the rest of the WAL */
+  CHECK_OK(wh_emit(h_person_event(NULL, NULL)));
+  long after = wal_sequence(path), left = wal_frames(path);
+  printf("wal: %ld frames after the burst; checkpoint sequence %ld then, %ld after a quiet moment and the next "
+         "write, which left %ld frames\n", frames, before, after, left);
+  CHECK(after > before);               /* it started over since the burst */
+  CHECK(left >= 0 && left < 1000);     /* and is short now */
+  CHECK_OK(wh_dispatcher_drain(d, 10000));
+  CHECK_OK(wh_dispatcher_stop(d, 1000));
+  wh_dispatcher_free(d);
+  wh_registry_free(reg);
+  h_log_free(&log);
+}
+
 int main(int argc, char **argv)
 {
   self_path = argv[0];
@@ -521,6 +603,7 @@ int main(int argc, char **argv)
   bad_files();
   read_only();
   full_disk();
+  wal_starts_over();
   rcv_free(R);
   char cmd[300];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
