@@ -498,19 +498,25 @@ static void full_disk(void)
 
 /* ---- the WAL starts over ------------------------------------------------------------ */
 
+/* The first n bytes of the database's "-wal" or "-shm" file; 0 when it has fewer. */
+static int read_head(const char *db_path, const char *suffix, unsigned char *buf, size_t n)
+{
+  char name[600];
+  snprintf(name, sizeof name, "%s%s", db_path, suffix);
+  FILE *f = fopen(name, "rb");
+  if (!f)
+    return 0;
+  size_t got = fread(buf, 1, n, f);
+  fclose(f);
+  return got == n;
+}
+
 /* The WAL header's checkpoint sequence number (offset 12, big-endian): SQLite
    increments it each time the WAL starts over from its beginning. */
 static long wal_sequence(const char *db_path)
 {
-  char wal[600];
-  snprintf(wal, sizeof wal, "%s-wal", db_path);
-  FILE *f = fopen(wal, "rb");
-  if (!f)
-    return -1;
   unsigned char h[32];
-  size_t n = fread(h, 1, sizeof h, f);
-  fclose(f);
-  if (n != sizeof h)
+  if (!read_head(db_path, "-wal", h, sizeof h))
     return -1;
   return (long)((unsigned long)h[12] << 24 | (unsigned long)h[13] << 16 | (unsigned long)h[14] << 8 | h[15]);
 }
@@ -519,15 +525,8 @@ static long wal_sequence(const char *db_path)
    (offset 16, native byte order; SQLite's file format, "WAL-Index Format"). */
 static long wal_frames(const char *db_path)
 {
-  char shm[600];
-  snprintf(shm, sizeof shm, "%s-shm", db_path);
-  FILE *f = fopen(shm, "rb");
-  if (!f)
-    return -1;
   unsigned char h[48];
-  size_t n = fread(h, 1, sizeof h, f);
-  fclose(f);
-  if (n != sizeof h)
+  if (!read_head(db_path, "-shm", h, sizeof h))
     return -1;
   uint32_t mx;
   memcpy(&mx, h + 16, sizeof mx);
