@@ -274,19 +274,28 @@ static int m_load_endpoints(wh__store *s, int (*add)(void *, const wh__endpoint_
 static int m_put_endpoint(wh__store *s, const wh__endpoint *ep) { return WH_OK; }
 static int m_delete_endpoint(wh__store *s, const char *id) { return WH_OK; }
 
-static mdlv *new_dlv(mstore *s, mmsg *x, const char *ep_id, int64_t claimed, int64_t now)
+/* A delivery of message x, linked into it (not yet into the tables). */
+static mdlv *alloc_dlv(mmsg *x, int64_t id, const char *ep_id, int64_t due_ms, int64_t claimed)
 {
   mdlv *d = calloc(1, sizeof *d);
   if (!d)
     return NULL;
-  d->st.id = atomic_fetch_add_explicit(&s->next_id, 1, memory_order_relaxed) + 1;
+  d->st.id = id;
   snprintf(d->st.ep_id, sizeof d->st.ep_id, "%s", ep_id);
-  d->st.due_ms = now;
+  d->st.due_ms = due_ms;
   d->claimed = claimed;
   d->msg = x;
   d->next_in_msg = x->dlvs;
   x->dlvs = d;
   x->unfinished++;
+  return d;
+}
+
+static mdlv *new_dlv(mstore *s, mmsg *x, const char *ep_id, int64_t claimed, int64_t now)
+{
+  mdlv *d = alloc_dlv(x, atomic_fetch_add_explicit(&s->next_id, 1, memory_order_relaxed) + 1, ep_id, now, claimed);
+  if (!d)
+    return NULL;
   insert_dlv(s, d);
   if (!claimed)
     unc_add(s, d);
@@ -307,8 +316,7 @@ static int m_enqueue(wh__store *base, wh__msg *m, const char *const *ep_ids, siz
     return wh__oom();
   int64_t first = n ? atomic_fetch_add_explicit(&s->next_id, (int64_t)n, memory_order_relaxed) + 1 : 0;
   for (size_t i = 0; i < n; i++) {
-    mdlv *d = calloc(1, sizeof *d);
-    if (!d) {
+    if (!alloc_dlv(x, first + (int64_t)i, ep_ids[i], m->created_ms, claimed)) {
       for (mdlv *e = x->dlvs, *next; e; e = next) {
         next = e->next_in_msg;
         free(e);
@@ -316,15 +324,7 @@ static int m_enqueue(wh__store *base, wh__msg *m, const char *const *ep_ids, siz
       free(x);
       return wh__oom();
     }
-    d->st.id = first + (int64_t)i;
-    snprintf(d->st.ep_id, sizeof d->st.ep_id, "%s", ep_ids[i]);
-    d->st.due_ms = m->created_ms;
-    d->claimed = claimed;
-    d->msg = x;
-    d->next_in_msg = x->dlvs;
-    x->dlvs = d;
-    x->unfinished++;
-    ids[i] = d->st.id;
+    ids[i] = first + (int64_t)i;
   }
   wh__msg_ref(m);
   x->m = m;
