@@ -801,8 +801,9 @@ static void start(worker *w, wh__delivery *dl)
   if (atomic_load_explicit(&dl->q->enabled_ms, memory_order_relaxed) != ep->enabled_ms)
     atomic_store_explicit(&dl->q->enabled_ms, ep->enabled_ms, memory_order_relaxed);
   wh__xfer *x = xfer_get(w);
-  int rc = x ? wh__xfer_setup(x, &d->o, dl, ep) : wh__oom();
-  wh__endpoint_unref(ep);
+  int rc = x ? wh__xfer_setup(x, &d->o, dl, ep) : wh__oom(); /* x holds ep from here */
+  if (!x)
+    wh__endpoint_unref(ep);
   if (rc == WH_OK && curl_multi_add_handle(w->multi, x->easy) == CURLM_OK) {
     active_add(w, x);
     return;

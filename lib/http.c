@@ -97,6 +97,7 @@ static void set_fixed(wh__xfer *x, const wh__opts *o)
 
 int wh__xfer_setup(wh__xfer *x, const wh__opts *o, wh__delivery *dl, wh__endpoint *ep)
 {
+  x->ep = ep; /* the caller's reference, released by wh__xfer_reset */
   if (!x->easy && !(x->easy = curl_easy_init()))
     return wh__oom();
   if (x->easy_opts != o)
@@ -137,8 +138,6 @@ int wh__xfer_setup(wh__xfer *x, const wh__opts *o, wh__delivery *dl, wh__endpoin
     }
     x->hnodes[WH__FIXED_HEADERS - 1].next = x->hextra;
   }
-  wh__endpoint_ref(ep);
-  x->ep = ep;
 
   /* libcurl copies the URL: only when it changed. */
   if (!x->url || strcmp(x->url, ep->url) != 0) {

@@ -39,7 +39,8 @@ typedef struct wh__xfer {
   struct wh__xfer *act_prev, *act_next;     /* in the worker's list of transfers in flight */
 } wh__xfer;
 
-/* Prepare x (easy handle reused) to POST dl's message to ep. */
+/* Prepare x (easy handle reused) to POST dl's message to ep. x takes over the caller's
+   reference to ep, also when it fails: wh__xfer_reset releases it. */
 int wh__xfer_setup(wh__xfer *x, const wh__opts *o, wh__delivery *dl, wh__endpoint *ep);
 /* Turn curl's verdict into an outcome. */
 void wh__xfer_outcome(wh__xfer *x, CURLcode code, wh__outcome *out);
