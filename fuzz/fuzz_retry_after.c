@@ -15,7 +15,7 @@
  */
 #include "fuzz_common.h"
 
-#include "retry.h"
+#include "delivery/retry.h"
 
 #define NOW_MS 1700000000000LL /* 2023-11-14T22:13:20Z */
 

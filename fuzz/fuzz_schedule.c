@@ -14,7 +14,7 @@
  */
 #include "fuzz_common.h"
 
-#include "retry.h"
+#include "delivery/retry.h"
 
 #define MAX_DELAY_MS (366LL * 24 * 3600 * 1000)
 

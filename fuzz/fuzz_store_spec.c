@@ -17,7 +17,7 @@
  */
 #include "fuzz_common.h"
 
-#include "store.h"
+#include "stores/store.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -81,7 +81,7 @@ void wh__buf_free(wh__buf *b);
 int wh__json_compact_object(const char *what, const char *in, size_t n, int max_depth,
                             char **out, size_t *out_len);
 
-/* ---- URLs and network policy (url.c, netpolicy.c) ----------------------------- */
+/* ---- URLs and network policy (url.c, delivery/netpolicy.c) ----------------------------- */
 
 #define WH__URL_MAX 65536
 /* Validate an endpoint URL: http/https, host present, no credentials, no

@@ -5,7 +5,7 @@
  * swaps it in under the write lock; readers take a reference under the read lock.
  */
 #include "internal.h"
-#include "store.h"
+#include "stores/store.h"
 
 #include <cjson/cJSON.h>
 #include <openssl/crypto.h>

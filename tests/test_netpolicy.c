@@ -1,5 +1,5 @@
 /* The private-address classifier as a pure function: no packet leaves. */
-#include "../lib/internal.h"
+#include "internal.h"
 
 #include "support/check.h"
 

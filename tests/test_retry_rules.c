@@ -1,6 +1,6 @@
 /* The pure rules of retrying: schedule parsing, jitter, Retry-After in both
    forms and garbage, the clamps, and the circuit breaker's arithmetic. */
-#include "../lib/dispatch.h"
+#include "delivery/dispatch.h"
 
 #include "support/check.h"
 

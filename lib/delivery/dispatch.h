@@ -5,7 +5,7 @@
 
 #include "internal.h"
 #include "retry.h"
-#include "store.h"
+#include "stores/store.h"
 
 #include <pthread.h>
 

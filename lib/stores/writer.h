@@ -5,8 +5,8 @@
  * commit; attempt records do not. A backend supplies the transaction steps
  * and how to run each kind of job on its database.
  */
-#ifndef WEBHOOK_STORE_QUEUE_H
-#define WEBHOOK_STORE_QUEUE_H
+#ifndef WEBHOOK_STORES_WRITER_H
+#define WEBHOOK_STORES_WRITER_H
 
 #include "store.h"
 

@@ -1,5 +1,5 @@
 /* Store backends behind the registry: where endpoints, messages, deliveries
-   and attempts live. See store.c (the store string) and store_*.c. */
+   and attempts live. See store.c (the store string) and the backends beside it (memory.c, sqlite.c, postgres.c). */
 #ifndef WEBHOOK_STORE_H
 #define WEBHOOK_STORE_H
 

@@ -1,5 +1,5 @@
-/* The writer thread and job queue shared by the durable stores: see store_queue.h. */
-#include "store_queue.h"
+/* The writer thread and job queue shared by the durable stores: see writer.h. */
+#include "writer.h"
 
 #include <errno.h>
 #include <stdarg.h>

@@ -2,11 +2,11 @@
  * The SQLite store: one file, WAL mode, synchronous=FULL, so that what emit
  * accepted survives a crash or a power cut. Batches of attempt records alone
  * commit at synchronous=NORMAL (see tx_begin). Writes run on the shared writer
- * thread (store_queue.c: group commit) with their own connection; reads of
+ * thread (writer.c: group commit) with their own connection; reads of
  * the log use a second one.
  */
-#include "store_queue.h"
-#include "storelog.h"
+#include "writer.h"
+#include "log.h"
 
 #include <errno.h>
 #include <pthread.h>

@@ -6,7 +6,7 @@
  * To stay small it keeps the response body of each delivery's last attempt only.
  */
 #include "store.h"
-#include "storelog.h"
+#include "log.h"
 
 #include <cjson/cJSON.h>
 #include <pthread.h>

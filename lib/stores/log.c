@@ -1,5 +1,5 @@
 /* The attempt log as JSON: the same document whichever store answers. */
-#include "storelog.h"
+#include "log.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,6 +1,6 @@
-/* The attempt log as JSON, one shape for every store. See storelog.c. */
-#ifndef WEBHOOK_STORELOG_H
-#define WEBHOOK_STORELOG_H
+/* The attempt log as JSON, one shape for every store. See log.c. */
+#ifndef WEBHOOK_STORES_LOG_H
+#define WEBHOOK_STORES_LOG_H
 
 #include "store.h"
 

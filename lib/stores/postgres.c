@@ -8,14 +8,14 @@
  *   over when its leases expire. NOTIFY webhook_work wakes idle processes.
  * - Emit commits the message and its deliveries in one transaction. The outbox
  *   table (and webhook.emit()) lets the host emit inside its own transaction.
- * - Writes run on the shared writer thread (store_queue.c); a lost connection
+ * - Writes run on the shared writer thread (writer.c); a lost connection
  *   is re-established before the next batch, with a short connect timeout, so
  *   emit fails fast (WH_ESTORE) while the database is away.
  * Times in the tables are unix milliseconds (bigint); leases use the
  * database's clock, so machines' clocks need not agree for them.
  */
-#include "store_queue.h"
-#include "storelog.h"
+#include "writer.h"
+#include "log.h"
 
 #include <libpq-fe.h>
 #include <poll.h>
