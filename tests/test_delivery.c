@@ -49,7 +49,7 @@ static void wire_format(void)
     CHECK_STR(q->path, "/wire");
     CHECK(q->body_len == strlen(expected) && memcmp(q->body, expected, q->body_len) == 0);
     CHECK_STR(rcv_header_get(q, "content-type"), "application/json");
-    CHECK_STR(rcv_header_get(q, "user-agent"), "libwebhook/1.0.0");
+    CHECK_STR(rcv_header_get(q, "user-agent"), "libwebhook/" WH_VERSION_STRING);
     CHECK_STR(rcv_header_get(q, "webhook-id"), msg_id);
     CHECK_STR(rcv_header_get(q, "authorization"), "Bearer t0k3n");
     CHECK(rcv_header_get(q, "expect") == NULL);

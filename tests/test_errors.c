@@ -16,7 +16,7 @@ static void *other_thread(void *p)
 
 int main(void)
 {
-  CHECK_STR(wh_version(), "1.0.0");
+  CHECK_STR(wh_version(), "1.1.0");
   CHECK_INT(wh_version_num(), WH_VERSION_NUM);
   CHECK_INT(WH_VERSION_NUM, (WH_VERSION_MAJOR << 16) | (WH_VERSION_MINOR << 8) | WH_VERSION_PATCH);
   /* The numbers are part of the ABI. */

@@ -41,13 +41,13 @@ extern "C" {
 /* ------------------------------------------------------------------------ */
 
 #define WH_VERSION_MAJOR 1
-#define WH_VERSION_MINOR 0
+#define WH_VERSION_MINOR 1
 #define WH_VERSION_PATCH 0
 /** The version as 0xMMmmpp, for compile-time comparisons. */
-#define WH_VERSION_NUM   0x010000
-#define WH_VERSION_STRING "1.0.0"
+#define WH_VERSION_NUM   0x010100
+#define WH_VERSION_STRING "1.1.0"
 
-/** @return the version of the library actually loaded, "1.0.0". Static text. */
+/** @return the version of the library actually loaded, "1.1.0". Static text. */
 WH_EXTERN const char *wh_version(void);
 /** @return the version of the library actually loaded, as 0xMMmmpp. */
 WH_EXTERN unsigned wh_version_num(void);
@@ -116,20 +116,63 @@ typedef struct wh_registry wh_registry;
 WH_EXTERN int wh_registry_open(wh_registry **out, const char *store);
 
 /**
- * Close a registry. NULL is fine. Every dispatcher using it must have been
- * freed before.
+ * Release a registry or a tenant view. NULL is fine. A registry lives until
+ * its last dispatcher and its last view are freed too, so the order in which
+ * they are freed does not matter (a garbage collector may pick any).
  */
 WH_EXTERN void wh_registry_free(wh_registry *reg);
 
 /**
+ * Open a view of reg limited to one tenant. Through the view every registry
+ * function sees only the tenant's own endpoints and messages: anything else is
+ * WH_ENOTFOUND, exactly as if it did not exist. Endpoints added through the
+ * view belong to the tenant; endpoints added through the root registry are
+ * platform endpoints ("tenant_id": null), which receive the events of every
+ * tenant. Names are unique within one tenant (and among platform endpoints).
+ * An event whose tenant_id is T goes to the matching enabled endpoints of T and
+ * to the matching enabled platform endpoints; an event without a tenant goes
+ * to platform endpoints only.
+ * @param view_out  receives the view; free it with wh_registry_free(). The view
+ *                  keeps reg alive: freeing reg first is safe.
+ * @param reg       the root registry, or a view of the same tenant.
+ * @param tenant_id 1..1024 bytes of UTF-8, compared byte for byte.
+ * @return WH_OK; WH_EINVAL for an empty, too long or non-UTF-8 tenant id, or
+ *         when reg is a view of another tenant.
+ */
+WH_EXTERN int wh_registry_open_tenant(wh_registry **view_out, wh_registry *reg, const char *tenant_id);
+
+/**
+ * The tenant a view is limited to.
+ * @return borrowed text valid while the view lives; NULL for the root registry.
+ */
+WH_EXTERN const char *wh_registry_tenant_id(const wh_registry *reg);
+
+/** Registry settings, for wh_registry_set_int(). */
+enum {
+  WH_REG_TENANT_MAX_ENDPOINTS = 1 /**< long: endpoints one tenant may have; 0 = no limit (default).
+                                       wh_endpoint_add() through a view beyond it: WH_EFULL */
+};
+
+/**
+ * Change a registry setting. On the root registry only (WH_EINVAL on a view).
+ * Settings are kept in this process (not in the store); set them after open.
+ */
+WH_EXTERN int wh_registry_set_int(wh_registry *reg, int setting, long value);
+
+/**
  * Register an outgoing webhook, enabled, with a freshly generated secret and
  * no filter (it receives every event).
- * @param name        1..256 bytes of UTF-8, unique in the registry (WH_EEXIST otherwise).
+ * Through a tenant view the endpoint belongs to that tenant; through the root
+ * registry it is a platform endpoint (see wh_registry_open_tenant()).
+ * @param name        1..256 bytes of UTF-8, unique within its tenant, or among platform
+ *                    endpoints (WH_EEXIST otherwise).
  * @param url         http:// or https:// URL with a host, no user:password, at most 65,536 bytes.
  * @param description may be NULL; at most 4096 bytes of UTF-8.
  * @param id_out      receives the new endpoint id ("ep_..."); may be NULL.
  * @param id_len      size of id_out; at least WH_ID_MAX when id_out is not NULL,
  *                    WH_ERANGE otherwise (nothing is added then).
+ * @return WH_OK; WH_EINVAL; WH_EEXIST; WH_EFULL through a view whose tenant has
+ *         WH_REG_TENANT_MAX_ENDPOINTS endpoints already; WH_ESTORE.
  */
 WH_EXTERN int wh_endpoint_add(wh_registry *reg, const char *name, const char *url,
                               const char *description, char *id_out, size_t id_len);
@@ -145,6 +188,12 @@ WH_EXTERN int wh_endpoint_set_enabled(wh_registry *reg, const char *id, int enab
 
 /** Change an endpoint's URL (same rules as wh_endpoint_add). Pending deliveries go to the new URL. */
 WH_EXTERN int wh_endpoint_set_url(wh_registry *reg, const char *id, const char *url);
+
+/** Rename an endpoint (same rules as wh_endpoint_add(): unique within its tenant, WH_EEXIST otherwise). */
+WH_EXTERN int wh_endpoint_set_name(wh_registry *reg, const char *id, const char *name);
+
+/** Change an endpoint's description (NULL: none; at most 4096 bytes of UTF-8). */
+WH_EXTERN int wh_endpoint_set_description(wh_registry *reg, const char *id, const char *description);
 
 /**
  * Subscribe an endpoint to events whose type "<resource_type>.<event_type>"
@@ -196,12 +245,18 @@ WH_EXTERN int wh_endpoint_signature(wh_registry *reg, const char *id, const char
 
 /**
  * The endpoint as JSON: {"id","name","url","description","enabled",
- * "filters":[...],"headers":{...},"created_at","disabled_reason"}. Never a secret.
+ * "filters":[...],"headers":{...},"created_at","disabled_reason","tenant_id",
+ * "settings":{...}}. "tenant_id" is the owning tenant, or null for a platform
+ * endpoint; "settings" holds the per-endpoint settings of wh_endpoint_set_int()
+ * and wh_endpoint_set_str() that are set ("ordered", "rate_limit",
+ * "timeout_ms", "retry_schedule", "proxy", "client_cert"). Never a secret nor
+ * a key.
  * @param json_out receives text to release with wh_free().
  */
 WH_EXTERN int wh_endpoint_get_json(wh_registry *reg, const char *id, char **json_out);
 
-/** Every endpoint, in the order they were added, as a JSON array of the objects above. */
+/** Every endpoint (of the view's tenant, on a view), in the order they were added, as a JSON
+    array of the objects above. */
 WH_EXTERN int wh_endpoint_list_json(wh_registry *reg, char **json_out);
 
 /* ------------------------------------------------------------------------ */
@@ -289,15 +344,26 @@ typedef enum {
   WH_OPT_RETENTION_DAYS = 19,      /**< int: delivered messages and their attempts are purged this
                                         many days after delivery, default 30; 0 = keep them.
                                         Failed ones are kept until replayed or purged. */
-  WH_OPT_LEASE_MS = 20             /**< int: postgresql store: how long this process's claim on a
+  WH_OPT_LEASE_MS = 20,            /**< int: postgresql store: how long this process's claim on a
                                         delivery lasts without renewal (renewed every third of it);
                                         another process takes over the work of one that died after
                                         this long. Default 30000, 1000..3600000. */
+  /* 1.1 */
+  WH_OPT_PROCESS_DEFAULT = 21,     /**< int 0/1, default 1: 0 keeps wh_dispatcher_start() from making
+                                        this dispatcher the process default of wh_emit() */
+  WH_OPT_RESULT_QUEUE = 22,        /**< int: keep a copy of each outcome in a queue of this many
+                                        (default 0 = off, at most 1000000); when it is full the oldest
+                                        is dropped and counted ("results_dropped" in the stats).
+                                        See wh_dispatcher_next_result(). */
+  WH_OPT_PROXY = 23                /**< str: "http://host:port" proxy for every endpoint without its
+                                        own (WH_EP_PROXY); NULL or "": none */
 } wh_option;
 
 /**
- * Create a dispatcher for reg (which must outlive it). Not started yet.
+ * Create a dispatcher for reg. Not started yet. The dispatcher keeps reg alive
+ * until it is freed.
  * @param out receives the dispatcher; free it with wh_dispatcher_free().
+ * @param reg the root registry: WH_EINVAL for a tenant view.
  */
 WH_EXTERN int wh_dispatcher_new(wh_dispatcher **out, wh_registry *reg);
 
@@ -309,7 +375,13 @@ WH_EXTERN int wh_dispatcher_set_str(wh_dispatcher *d, wh_option opt, const char 
 
 /**
  * Start the worker threads and make this the process default dispatcher
- * (see wh_emit()). Deliveries left pending in a durable store resume.
+ * (see wh_emit(); unless WH_OPT_PROCESS_DEFAULT is 0). Deliveries left pending
+ * in a durable store resume.
+ *
+ * A dispatcher belongs to the process that created it: after fork(), in the
+ * child, every call on it returns WH_ESTATE ("dispatcher belongs to the parent
+ * process"), so nothing is ever accepted there and then dropped. Create a new
+ * registry and dispatcher in the child.
  */
 WH_EXTERN int wh_dispatcher_start(wh_dispatcher *d);
 
@@ -329,6 +401,20 @@ WH_EXTERN int wh_dispatcher_start(wh_dispatcher *d);
 WH_EXTERN int wh_dispatcher_emit(wh_dispatcher *d, wh_event *ev, char *msg_id_out, size_t len);
 
 /**
+ * Emit n events at once, in one commit with a durable store: all or nothing.
+ * Takes ownership of every event, also on failure (NULL entries are refused
+ * with WH_EINVAL, the others are freed).
+ * @param evs     n events.
+ * @param ids_out NULL, or n * WH_ID_MAX bytes that receive the message ids one
+ *                after another (each NUL-terminated in its WH_ID_MAX slot).
+ * @param ids_len the size of ids_out: at least n * WH_ID_MAX, or WH_ERANGE
+ *                without emitting.
+ * @return as wh_dispatcher_emit(); on failure none of the events is accepted.
+ */
+WH_EXTERN int wh_dispatcher_emit_batch(wh_dispatcher *d, wh_event **evs, size_t n, char *ids_out,
+                                       size_t ids_len);
+
+/**
  * wh_dispatcher_emit() through the process default dispatcher: the most
  * recently started one, or the one named by wh_dispatcher_set_default().
  * Takes ownership of ev. WH_ESTATE if there is none.
@@ -340,7 +426,8 @@ WH_EXTERN int wh_dispatcher_set_default(wh_dispatcher *d);
 
 /**
  * Wait until no delivery is in flight or due now (scheduled retries may
- * remain). timeout_ms < 0 waits without limit.
+ * remain), and until the result callbacks of the finished attempts have
+ * returned. timeout_ms < 0 waits without limit.
  * @return WH_OK; WH_ETIMEOUT; WH_ESTATE when not running or called from a
  *         result callback.
  */
@@ -364,7 +451,8 @@ WH_EXTERN void wh_dispatcher_free(wh_dispatcher *d);
 /* Delivery results                                                           */
 /* ------------------------------------------------------------------------ */
 
-/** One attempt's outcome. Valid only during the callback that receives it. */
+/** One attempt's outcome. Valid only during the callback that receives it, or, when
+    taken from the result queue (wh_dispatcher_next_result()), until wh_result_free(). */
 typedef struct wh_result wh_result;
 
 enum {
@@ -398,7 +486,12 @@ WH_EXTERN int wh_result_endpoint_disabled(const wh_result *r);
  */
 typedef void (*wh_result_cb)(const wh_result *r, void *userdata);
 
-/** Set the result callback (NULL: none). Before start only. */
+/**
+ * Set the result callback (NULL detaches it). At any time, also while running:
+ * when the call returns, the previous callback is not running on any other
+ * thread and will never be called again (called from inside that callback,
+ * it does not wait for itself).
+ */
 WH_EXTERN int wh_dispatcher_on_result(wh_dispatcher *d, wh_result_cb cb, void *userdata);
 
 /**
@@ -408,8 +501,35 @@ WH_EXTERN int wh_dispatcher_on_result(wh_dispatcher *d, wh_result_cb cb, void *u
  */
 typedef void (*wh_disabled_cb)(const char *endpoint_id, const char *reason, void *userdata);
 
-/** Set the endpoint-disabled callback (NULL: none). Before start only. */
+/** Set the endpoint-disabled callback (NULL detaches it). At any time, with the same
+    guarantee as wh_dispatcher_on_result(). */
 WH_EXTERN int wh_dispatcher_on_disabled(wh_dispatcher *d, wh_disabled_cb cb, void *userdata);
+
+/* ------------------------------------------------------------------------ */
+/* Results without callbacks: the result queue (for FFI bindings)            */
+/* ------------------------------------------------------------------------ */
+
+/**
+ * Take the next outcome from the result queue (WH_OPT_RESULT_QUEUE), waiting
+ * up to timeout_ms for one (-1: no limit, 0: do not wait). Safe from any
+ * thread; no library thread ever waits for the caller.
+ * @param out receives a result that the wh_result_* accessors read; free it with
+ *            wh_result_free().
+ * @return WH_OK; WH_ETIMEOUT when none came in time; WH_ESTATE when the queue is
+ *         off, or when the dispatcher was stopped and the queue is empty.
+ */
+WH_EXTERN int wh_dispatcher_next_result(wh_dispatcher *d, int timeout_ms, wh_result **out);
+
+/** Free a result taken with wh_dispatcher_next_result(). NULL is fine. */
+WH_EXTERN void wh_result_free(wh_result *r);
+
+/**
+ * A file descriptor that is readable while outcomes wait in the queue, for
+ * poll, epoll, asyncio or libuv. Owned by the dispatcher: do not read from it
+ * or close it. It stays valid until wh_dispatcher_free().
+ * @return the descriptor; -1 when the queue is off.
+ */
+WH_EXTERN int wh_dispatcher_result_fd(wh_dispatcher *d);
 
 /* ------------------------------------------------------------------------ */
 /* The attempt log, replay and retention                                      */
@@ -423,6 +543,8 @@ WH_EXTERN int wh_dispatcher_on_disabled(wh_dispatcher *d, wh_disabled_cb cb, voi
  * bytes of the receiver's answer (the memory store keeps it for the last
  * attempt only). Times are ISO 8601 UTC with milliseconds, or null.
  * @param json_out receives text to release with wh_free().
+ * On a tenant view: only messages of that tenant (their "tenant_id"), with only
+ * the deliveries to the tenant's own endpoints.
  * @return WH_ENOTFOUND for a message the store does not hold (the memory store
  *         forgets finished messages beyond the 10,000 most recent).
  */
@@ -459,10 +581,172 @@ WH_EXTERN int wh_dispatcher_recover(wh_dispatcher *d, const char *endpoint_id, i
 /**
  * Purge messages whose every delivery was delivered before before_unix_ms,
  * with their attempts. The dispatcher does this by itself every hour with
- * WH_OPT_RETENTION_DAYS; this is for doing it now.
+ * WH_OPT_RETENTION_DAYS; this is for doing it now. On the root registry only
+ * (WH_EINVAL on a tenant view).
  * @param count_out NULL, or receives how many messages were purged.
  */
 WH_EXTERN int wh_registry_purge(wh_registry *reg, int64_t before_unix_ms, size_t *count_out);
+
+/* ------------------------------------------------------------------------ */
+/* Admin actions through the registry (they work on tenant views)           */
+/* ------------------------------------------------------------------------ */
+
+/**
+ * As wh_dispatcher_replay(), through the registry, so that a tenant view can
+ * only reach its own messages and endpoints (with endpoint_id NULL: the view's
+ * endpoints the message had a delivery for). The dispatcher started on the
+ * root registry delivers it (with PostgreSQL, any process's).
+ * @return WH_OK; WH_ENOTFOUND for a message or endpoint the view cannot see;
+ *         WH_ESTATE on the memory store when no dispatcher runs. Durable stores
+ *         keep the work for the next start.
+ */
+WH_EXTERN int wh_message_replay(wh_registry *reg, const char *msg_id, const char *endpoint_id,
+                                size_t *count_out);
+
+/** As wh_dispatcher_recover(), through the registry (same rules as wh_message_replay()). */
+WH_EXTERN int wh_endpoint_recover(wh_registry *reg, const char *endpoint_id, int64_t since_unix_ms,
+                                  size_t *count_out);
+
+/**
+ * "Send test event": one message of type "webhook.TEST" whose resource is
+ * {"endpoint_id":"...","endpoint_name":"..."} and whose tenant_id is the
+ * endpoint's, to this endpoint only, whatever its filters, also when it is
+ * disabled; one attempt, no retry. Its outcome is in the attempt log
+ * (wh_message_get_json()) and in the results.
+ * @param msg_id_out NULL, or receives the message id (len at least WH_ID_MAX).
+ * @return WH_OK; WH_ENOTFOUND; WH_ESTATE on the memory store when no dispatcher
+ *         runs (durable stores keep it for the next start).
+ */
+WH_EXTERN int wh_endpoint_send_test(wh_registry *reg, const char *endpoint_id, char *msg_id_out, size_t len);
+
+/* ------------------------------------------------------------------------ */
+/* Seeing what happens: stats, metrics, logs                                  */
+/* ------------------------------------------------------------------------ */
+
+/**
+ * Totals since start, as JSON numbers: {"emitted","delivered","failed",
+ * "retrying","attempts","in_flight","due","scheduled","results_dropped",
+ * "endpoints_enabled","endpoints_disabled","breakers_open"}. "emitted" counts
+ * deliveries created (one per matching endpoint), "delivered" and "failed"
+ * deliveries finished, "retrying" attempts that scheduled another.
+ * @param json_out receives text to release with wh_free().
+ */
+WH_EXTERN int wh_dispatcher_stats_json(wh_dispatcher *d, char **json_out);
+
+/**
+ * One endpoint: {"endpoint_id","tenant_id","enabled","disabled_reason",
+ * "in_flight","window","breaker":"closed|open|half_open","due","scheduled",
+ * "delivered","failed","last_http_status","last_error","last_attempt_at",
+ * "latency_ms":{"p50","p99"}}.
+ * @return WH_ENOTFOUND for an endpoint the registry does not have.
+ */
+WH_EXTERN int wh_dispatcher_endpoint_stats_json(wh_dispatcher *d, const char *endpoint_id, char **json_out);
+
+/**
+ * Prometheus text exposition (format 0.0.4): counters, gauges and an attempt
+ * duration histogram, names prefixed "webhook_", no label whose values grow
+ * with endpoints or tenants.
+ * @param text_out receives text to release with wh_free().
+ */
+WH_EXTERN int wh_dispatcher_metrics_text(wh_dispatcher *d, char **text_out);
+
+/** Log levels for wh_dispatcher_on_log(). */
+enum { WH_LOG_ERROR = 1, WH_LOG_WARN = 2, WH_LOG_INFO = 3, WH_LOG_DEBUG = 4 };
+
+/**
+ * A log message: store errors, breaker open and close, endpoints disabled,
+ * retries given up. Never a secret or a payload. Runs on a library thread, no
+ * library lock held, same rules as wh_result_cb.
+ */
+typedef void (*wh_log_cb)(int level, const char *message, void *userdata);
+
+/**
+ * Send messages up to max_level (WH_LOG_ERROR..WH_LOG_DEBUG) to cb. At any
+ * time; NULL detaches, with the guarantee of wh_dispatcher_on_result().
+ */
+WH_EXTERN int wh_dispatcher_on_log(wh_dispatcher *d, int max_level, wh_log_cb cb, void *userdata);
+
+/* ------------------------------------------------------------------------ */
+/* Per-endpoint delivery settings                                             */
+/* ------------------------------------------------------------------------ */
+
+/** Endpoint settings, for wh_endpoint_set_int() and wh_endpoint_set_str(). */
+enum {
+  WH_EP_ORDERED = 1,        /**< int 0/1: deliveries with the same resource_id go one at a time in
+                                 emit order; a failing one holds back the later ones of that
+                                 resource until it is delivered or ends failed. Kept across
+                                 restarts and, with PostgreSQL, across processes. */
+  WH_EP_RATE_LIMIT = 2,     /**< int: most requests per second to this endpoint; 0 = none */
+  WH_EP_TIMEOUT_MS = 3,     /**< int: overrides WH_OPT_TIMEOUT_MS for this endpoint (1000..30000); 0 = default */
+  WH_EP_RETRY_SCHEDULE = 4, /**< str: overrides WH_OPT_RETRY_SCHEDULE; NULL: back to the default */
+  WH_EP_PROXY = 5,          /**< str: "http://host:port" proxy for this endpoint; NULL: none */
+  WH_EP_CLIENT_CERT = 6     /**< str: PEM file with client certificate and key (mutual TLS); NULL: none */
+};
+
+/** Set an integer endpoint setting. WH_EINVAL for a negative or absurd value. */
+WH_EXTERN int wh_endpoint_set_int(wh_registry *reg, const char *id, int setting, long value);
+
+/**
+ * Set a text endpoint setting (the text is copied; NULL clears it). A client
+ * certificate file is read and checked now: an unreadable file or one without
+ * a certificate and its key is WH_EINVAL here, not a failure at delivery.
+ */
+WH_EXTERN int wh_endpoint_set_str(wh_registry *reg, const char *id, int setting, const char *value);
+
+/* ------------------------------------------------------------------------ */
+/* Incoming webhooks                                                          */
+/* ------------------------------------------------------------------------ */
+
+/** Checks requests that other systems send in: signatures, timestamps, replays. Thread-safe. */
+typedef struct wh_receiver wh_receiver;
+
+/**
+ * Create a receiver.
+ * @param store NULL or "memory:", "sqlite:PATH", "postgresql://...": where the ids
+ *              of the requests already seen are kept (shared by several servers
+ *              with PostgreSQL).
+ */
+WH_EXTERN int wh_receiver_new(wh_receiver **out, const char *store);
+
+/** Free a receiver. NULL is fine. */
+WH_EXTERN void wh_receiver_free(wh_receiver *rc);
+
+/**
+ * Accept signatures made with secret for scheme: "standard" (Standard Webhooks,
+ * which Svix uses too), "github" (X-Hub-Signature-256), "stripe"
+ * (Stripe-Signature t=,v1=) or "slack" (X-Slack-Signature v0=). Several secrets
+ * may be active at once (rotation).
+ */
+WH_EXTERN int wh_receiver_add_secret(wh_receiver *rc, const char *scheme, const char *secret);
+
+/**
+ * Check one request. Header names match case-insensitively.
+ * @param id_out receives the request's id (webhook-id, X-GitHub-Delivery, ...)
+ *               for WH_OK and WH_EEXIST; may be NULL.
+ * @return WH_OK (authentic and new); WH_EEXIST (authentic, seen before: a
+ *         redelivery or a replay); WH_ESIGNATURE; WH_ETIMESTAMP (outside the
+ *         scheme's tolerance, 300 s); WH_EINVAL (headers missing or malformed).
+ */
+WH_EXTERN int wh_receiver_check(wh_receiver *rc, const char *const *header_names,
+                                const char *const *header_values, size_t n_headers, const void *body,
+                                size_t body_len, char *id_out, size_t id_len);
+
+/* ------------------------------------------------------------------------ */
+/* The admin API as a library call                                            */
+/* ------------------------------------------------------------------------ */
+
+/**
+ * Answer one request of the admin REST API (docs/openapi.yaml) on reg, the root
+ * or a tenant view, as the host's own HTTP server passes it after its own
+ * authentication. path may carry a query string. d may be NULL (then /stats
+ * answers 409). Never fails for a bad request: that is a 4xx in *status_out
+ * with {"error":{"code","message"}} in *body_out.
+ * @param body_out receives the JSON answer, to release with wh_free().
+ * @return WH_OK whenever an answer was produced; WH_EINVAL for NULL arguments;
+ *         WH_ENOMEM.
+ */
+WH_EXTERN int wh_admin_handle(wh_registry *reg, wh_dispatcher *d, const char *method, const char *path,
+                              const void *body, size_t body_len, int *status_out, char **body_out);
 
 /* ------------------------------------------------------------------------ */
 /* Signing and verification (Standard Webhooks v1, also for incoming ones)   */

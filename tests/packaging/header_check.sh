@@ -26,7 +26,7 @@ int main(void) {
   (void)cb;
   (void)opt;
   id[0] = 0;
-  return id[0] + (WH_VERSION_NUM == 0x010000 ? WH_OK : WH_EINVAL);
+  return id[0] + (WH_VERSION_NUM == 0x010100 ? WH_OK : WH_EINVAL);
 }'
 
 case $mode in
