@@ -159,5 +159,9 @@ int wh__registry_disable(wh_registry *reg, const char *id, const char *reason);
 
 struct wh__store;
 struct wh__store *wh__registry_store(wh_registry *reg);
+/* A registry is freed when its last reference goes: the host's (wh_registry_free),
+   its views' and its dispatchers'. */
+void wh__registry_ref(wh_registry *reg);
+void wh__registry_unref(wh_registry *reg);
 
 #endif /* WEBHOOK_INTERNAL_H */

@@ -27,6 +27,9 @@
 #define SECRET_MAX_BYTES 64
 
 struct wh_registry {
+  /* A registry lives until the host's handle, its views and its dispatchers
+     are all released (wh__registry_unref), in whatever order. */
+  atomic_int refs;
   pthread_rwlock_t lock;
   wh__endpoint **eps; /* in the order they were added */
   size_t n, cap;
@@ -38,6 +41,8 @@ struct wh_registry {
 };
 
 struct wh__store *wh__registry_store(wh_registry *reg) { return reg->store; }
+
+static void registry_destroy(wh_registry *reg);
 
 /* ---- endpoint objects ------------------------------------------------------ */
 
@@ -291,6 +296,7 @@ int wh_registry_open(wh_registry **out, const char *store)
     wh__store_spec_free(&spec);
     return wh__oom();
   }
+  atomic_init(&reg->refs, 1);
   if (pthread_rwlock_init(&reg->lock, NULL) != 0) {
     free(reg);
     wh__store_spec_free(&spec);
@@ -305,17 +311,17 @@ int wh_registry_open(wh_registry **out, const char *store)
   if (!rc)
     rc = reg->store->ops->load_endpoints(reg->store, load_one, reg);
   if (rc) {
-    wh_registry_free(reg);
+    registry_destroy(reg);
     return rc;
   }
   *out = reg;
   return WH_OK;
 }
 
-void wh_registry_free(wh_registry *reg)
+void wh__registry_ref(wh_registry *reg) { atomic_fetch_add_explicit(&reg->refs, 1, memory_order_relaxed); }
+
+static void registry_destroy(wh_registry *reg)
 {
-  if (!reg)
-    return;
   for (size_t i = 0; i < reg->n; i++)
     wh__endpoint_unref(reg->eps[i]);
   free(reg->eps);
@@ -325,6 +331,14 @@ void wh_registry_free(wh_registry *reg)
   pthread_rwlock_destroy(&reg->lock);
   free(reg);
 }
+
+void wh__registry_unref(wh_registry *reg)
+{
+  if (reg && atomic_fetch_sub_explicit(&reg->refs, 1, memory_order_acq_rel) == 1)
+    registry_destroy(reg);
+}
+
+void wh_registry_free(wh_registry *reg) { wh__registry_unref(reg); }
 
 /* ---- validation -------------------------------------------------------------------- */
 

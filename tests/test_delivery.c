@@ -280,6 +280,28 @@ static void lifecycle(void)
   h_log_free(&log);
 }
 
+/* A registry lives until its last dispatcher is freed: a host (or a garbage
+   collector) may free the registry first, and the dispatcher goes on. */
+static void registry_freed_first(void)
+{
+  wh_registry *reg;
+  CHECK_OK(wh_registry_open(&reg, NULL));
+  char id[WH_ID_MAX];
+  add_ep(reg, "orphan", "/orphan", id);
+  h_log log;
+  h_log_init(&log);
+  wh_dispatcher *d = h_dispatcher(reg, &log, NULL);
+  CHECK_OK(wh_dispatcher_start(d));
+  wh_registry_free(reg);
+  size_t before = rcv_count(R);
+  CHECK_OK(wh_dispatcher_emit(d, h_person_event(NULL, NULL), NULL, 0));
+  CHECK_OK(wh_dispatcher_drain(d, 5000));
+  CHECK(h_wait(&log, id, WH_DELIVERED, 1, 5000));
+  CHECK_INT(rcv_count(R) - before, 1);
+  wh_dispatcher_free(d);
+  h_log_free(&log);
+}
+
 static void emit_limits(void)
 {
   wh_registry *reg;
@@ -420,6 +442,7 @@ int main(void)
   fan_out_and_filters();
   exactly_once_concurrent();
   lifecycle();
+  registry_freed_first();
   emit_limits();
   policy_refuses_loopback();
   ids_sort_by_time();

@@ -1286,6 +1286,7 @@ int wh_dispatcher_new(wh_dispatcher **out, wh_registry *reg)
   wh_dispatcher *d = calloc(1, sizeof *d);
   if (!d)
     return wh__oom();
+  wh__registry_ref(reg);
   d->reg = reg;
   d->store = wh__registry_store(reg);
   d->window = d->store->ops->durable ? DURABLE_WINDOW : LONG_MAX;
@@ -1295,6 +1296,7 @@ int wh_dispatcher_new(wh_dispatcher **out, wh_registry *reg)
     rc = wh__random(&d->owner, sizeof d->owner);
   d->owner = (int64_t)((uint64_t)d->owner >> 2) | 1; /* positive, never 0 */
   if (rc) {
+    wh__registry_unref(reg);
     free(d->o.user_agent);
     free(d);
     return rc;
@@ -1699,6 +1701,7 @@ void wh_dispatcher_free(wh_dispatcher *d)
   free(d->o.ca_file);
   pthread_cond_destroy(&d->idle_cv);
   pthread_mutex_destroy(&d->mu);
+  wh__registry_unref(d->reg);
   free(d);
 }
 
