@@ -137,6 +137,7 @@ typedef struct wh__endpoint {
   int64_t created_ms;
   int64_t enabled_ms;      /* when it was last enabled (or loaded): failures before it do not count */
   uint64_t generation;     /* changes with every modification */
+  uint64_t seq;            /* the registry's order: increasing in the order they were added */
   char **filters;
   size_t nfilters;
   char **headers;          /* "Name: value", ready for the wire */

@@ -70,6 +70,7 @@ struct wh_registry {
   size_t groups_cap, ngroups;
   _Atomic long tenant_max; /* WH_REG_TENANT_MAX_ENDPOINTS; 0 = no limit */
   uint64_t generation;
+  uint64_t seq;         /* the last endpoint's seq */
   wh__store *store;     /* where endpoints, messages and deliveries persist */
   _Atomic uint64_t seen_version; /* the store's endpoints version we loaded (shared stores) */
   pthread_mutex_t watch_mu;
@@ -147,6 +148,7 @@ static wh__endpoint *endpoint_clone(const wh__endpoint *src)
   ep->created_ms = src->created_ms;
   ep->enabled_ms = src->enabled_ms;
   ep->generation = src->generation;
+  ep->seq = src->seq;
   ep->tenant = src->tenant ? wh__strdup(src->tenant) : NULL;
   ep->name = wh__strdup(src->name);
   ep->url = wh__strdup(src->url);
@@ -246,12 +248,19 @@ static wh__endpoint *lookup_visible(wh_registry *reg, const char *id)
   return ep && visible(reg, ep) ? ep : NULL;
 }
 
+/* Where ep is in v (kept in the order added, so sorted by seq): a binary
+   search, so that changes stay cheap with 100,000 endpoints. n when absent. */
 static size_t position(wh__endpoint *const *v, size_t n, const wh__endpoint *ep)
 {
-  for (size_t i = 0; i < n; i++)
-    if (v[i] == ep)
-      return i;
-  return n;
+  size_t lo = 0, hi = n;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (v[mid]->seq < ep->seq)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo < n && v[lo]->seq == ep->seq ? lo : n;
 }
 
 /* ---- tenant groups ----------------------------------------------------------- */
@@ -399,6 +408,7 @@ static int append(wh_registry *reg, wh__endpoint *ep)
   if ((reg->n + 1) * 2 > reg->index_cap && index_rebuild(reg, reg->index_cap * 2))
     return WH_ENOMEM;
   ep->generation = ++reg->generation;
+  ep->seq = ++reg->seq;
   reg->eps[reg->n++] = ep;
   reg->index[index_find(reg, ep->id)] = ep;
   g->eps[g->n++] = ep;
@@ -455,6 +465,7 @@ static int refresh(wh_registry *reg)
   reg->groups = fresh.groups;
   reg->groups_cap = fresh.groups_cap;
   reg->ngroups = fresh.ngroups;
+  reg->seq = fresh.seq;
   reg->generation += fresh.generation + 1;
   atomic_store(&reg->seen_version, v);
   pthread_rwlock_unlock(&reg->lock);
