@@ -28,8 +28,8 @@
 #define DESC_MAX_BYTES 4096
 #define HEADER_VALUE_MAX 4096
 #define HEADER_NAME_MAX 256
-#define MAX_FILTERS 256
-#define MAX_HEADERS 64
+#define MAX_FILTERS WH__MAX_FILTERS
+#define MAX_HEADERS WH__MAX_HEADERS
 #define MAX_SECRETS 8
 #define SECRET_MIN_BYTES 24
 #define SECRET_MAX_BYTES 64
@@ -714,6 +714,20 @@ static int fresh_secret(wh__secret *out)
   OPENSSL_cleanse(text, sizeof text);
   return rc;
 }
+
+/* The same checks for callers that validate a whole request before changing
+   anything (the admin handler). */
+int wh__check_name(const char *name) { return text_valid("endpoint name", name, 1, NAME_MAX_BYTES); }
+
+int wh__check_description(const char *d)
+{
+  return d ? text_valid("endpoint description", d, 0, DESC_MAX_BYTES) : WH_OK;
+}
+
+int wh__check_header(const char *name, const char *value) { return header_valid(name, value); }
+
+static int pattern_check(const char *pattern);
+int wh__check_pattern(const char *pattern) { return pattern_check(pattern); }
 
 /* ---- changes ------------------------------------------------------------------------ */
 
