@@ -385,6 +385,66 @@ static void read_only(void)
   chmod(path, 0644);
 }
 
+/* One process per SQLite file: a second opener, in another process or in this
+   one, is refused with who holds it; a holder that dies (SIGKILL) leaves the
+   file free. The child holds the store until its standard input closes. */
+static void hold_child(const char *store)
+{
+  wh_registry *reg;
+  CHECK_OK(wh_registry_open(&reg, store));
+  printf("open\n");
+  fflush(stdout);
+  char c;
+  while (read(0, &c, 1) > 0) {
+  }
+  wh_registry_free(reg);
+}
+
+static void one_process_per_file(void)
+{
+  char store[600], lockfile[600];
+  store_path(store, sizeof store, "held.db");
+  snprintf(lockfile, sizeof lockfile, "%s.lock", store + 7);
+  wh_registry *reg, *again = NULL;
+  CHECK_OK(wh_registry_open(&reg, store));
+  CHECK_ERR(wh_registry_open(&again, store), WH_ESTORE, "held by this process");
+  CHECK(again == NULL);
+  wh_registry_free(reg);
+  CHECK_OK(wh_registry_open(&reg, store)); /* free again once closed */
+  wh_registry_free(reg);
+
+  int in[2], out[2];
+  CHECK(pipe(in) == 0 && pipe(out) == 0);
+  fflush(NULL);
+  pid_t pid = fork();
+  if (pid == 0) {
+    dup2(in[0], 0);
+    dup2(out[1], 1);
+    close(in[1]);
+    close(out[0]);
+    execl(self_path, self_path, "child-hold", store, (char *)NULL);
+    _exit(127);
+  }
+  close(in[0]);
+  close(out[1]);
+  char line[16] = "";
+  CHECK(read(out[0], line, sizeof line - 1) > 0 && strncmp(line, "open", 4) == 0);
+  char expected[64];
+  snprintf(expected, sizeof expected, "held by process %ld", (long)pid);
+  const char *want = expected;
+  CHECK_ERR(wh_registry_open(&again, store), WH_ESTORE, want);
+  CHECK(strstr(wh_error_last(), "one process per SQLite file") != NULL);
+  /* Killed, it leaves the file free, and nothing it held is lost. */
+  kill(pid, SIGKILL);
+  int st;
+  waitpid(pid, &st, 0);
+  close(in[1]);
+  close(out[0]);
+  CHECK_OK(wh_registry_open(&again, store));
+  wh_registry_free(again);
+  CHECK(access(lockfile, F_OK) == 0);
+}
+
 /* A full disk, made with a file size limit: emit fails with WH_ESTORE; what was
    accepted before is still there and gets delivered. */
 static char full_msgs[64][WH_ID_MAX];
@@ -584,6 +644,10 @@ int main(int argc, char **argv)
     read_only_child(argv[2]);
     return check_failures;
   }
+  if (argc == 3 && strcmp(argv[1], "child-hold") == 0) {
+    hold_child(argv[2]);
+    return check_failures;
+  }
   if (argc == 3 && strcmp(argv[1], "child-full") == 0) {
     full_disk_child(argv[2]);
     return check_failures;
@@ -601,6 +665,7 @@ int main(int argc, char **argv)
   replay_recover_retention("memory:");
   bad_files();
   read_only();
+  one_process_per_file();
   full_disk();
   wal_starts_over();
   rcv_free(R);

@@ -51,6 +51,7 @@ static const char *const migrations[] = {
 typedef struct {
   wh__qstore q; /* first: the store operations start here */
   char *path, *label;
+  int lock_fd; /* PATH.lock, held while open (filelock.c) */
   sqlite3 *wdb; /* the writer thread's */
   struct {
     char *sql;
@@ -523,6 +524,7 @@ static void s_close(wh__store *base)
   sqlite3_close(s->rdb);
   sqlite3_close(s->wdb);
   pthread_mutex_destroy(&s->rmu);
+  wh__file_unlock(s->lock_fd);
   free(s->path);
   free(s->label);
   free(s);
@@ -777,7 +779,9 @@ int wh__store_sqlite_open(const char *path, wh__store **out)
   pthread_mutex_init(&s->rmu, NULL);
   pthread_mutex_init(&s->cmu, NULL);
   pthread_cond_init(&s->ccv, NULL);
-  int rc = open_conn(s, &s->wdb);
+  int rc = wh__file_lock(path, &s->lock_fd);
+  if (!rc)
+    rc = open_conn(s, &s->wdb);
   if (!rc)
     rc = prepare_schema(s);
   if (!rc)

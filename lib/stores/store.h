@@ -148,6 +148,10 @@ struct wh__store {
 };
 
 int wh__store_open(const wh__store_spec *spec, wh__store **out);
+/* Hold "PATH.lock" (filelock.c) while a SQLite store is open: WH_ESTORE "held
+   by process N" when another process (or registry) has it. */
+int wh__file_lock(const char *path, int *fd_out);
+void wh__file_unlock(int fd);
 int wh__store_memory_open(wh__store **out);
 int wh__store_sqlite_open(const char *path, wh__store **out);
 int wh__store_pg_open(const char *conninfo, wh__store **out);
