@@ -6,7 +6,8 @@
 
      test_incoming                 everything but PostgreSQL
      test_incoming pg              PostgreSQL (WH_TEST_PG: the server's URI; exit 77 without)
-     test_incoming pg-child URI N  (internal) the second process of the PostgreSQL test */
+     test_incoming pg-child URI RUN FD forwards|backwards
+                                   (internal) one of the processes of the PostgreSQL test */
 #include <webhook/webhook.h>
 
 #include "support/check.h"
@@ -700,14 +701,17 @@ static void pg_request(in_req *r, const char *run, int i)
   in_standard(r, STD_SECRET, mid[i], atoll(run));
 }
 
-/* The second process: check every request, print one verdict a line. */
-static int pg_child(const char *uri, const char *run, int start_fd)
+/* One of the two processes: check every request, print one verdict a line.
+   The second goes backwards, so that they meet in the middle: each finds some
+   requests already seen by the other, and they race on the ones in between. */
+static int pg_child(const char *uri, const char *run, int start_fd, int backwards)
 {
   wh_receiver *rc = receiver(uri);
   char go;
   if (read(start_fd, &go, 1) != 1)
     return 2;
-  for (int i = 0; i < PG_REQUESTS; i++) {
+  for (int k = 0; k < PG_REQUESTS; k++) {
+    int i = backwards ? PG_REQUESTS - 1 - k : k;
     in_req r;
     pg_request(&r, run, i);
     printf("%d %d\n", i, in_check(rc, &r, NULL, 0));
@@ -734,7 +738,7 @@ static void pg_shared(const char *self, const char *uri)
       close(start[1]);
       char fd[16];
       snprintf(fd, sizeof fd, "%d", start[0]);
-      execl(self, self, "pg-child", uri, run, fd, (char *)NULL);
+      execl(self, self, "pg-child", uri, run, fd, k ? "backwards" : "forwards", (char *)NULL);
       _exit(127);
     }
     close(out[k][1]);
@@ -767,6 +771,8 @@ static void pg_shared(const char *self, const char *uri)
   }
   printf("postgresql: %d requests checked by two processes at once: first %d / %d times\n", PG_REQUESTS,
          firsts[0], firsts[1]);
+  /* Each saw some first: both really used the one store. */
+  CHECK(firsts[0] > 0 && firsts[1] > 0);
   /* A third receiver, later: every one of them is a duplicate. */
   wh_receiver *rc = receiver(uri);
   for (int i = 0; i < PG_REQUESTS; i++) {
@@ -783,8 +789,8 @@ static void pg_shared(const char *self, const char *uri)
 
 int main(int argc, char **argv)
 {
-  if (argc == 5 && strcmp(argv[1], "pg-child") == 0)
-    return pg_child(argv[2], argv[3], atoi(argv[4]));
+  if (argc == 6 && strcmp(argv[1], "pg-child") == 0)
+    return pg_child(argv[2], argv[3], atoi(argv[4]), strcmp(argv[5], "backwards") == 0);
   if (argc == 2 && strcmp(argv[1], "pg") == 0) {
     const char *uri = getenv("WH_TEST_PG");
     if (!uri || !*uri) {
