@@ -107,8 +107,18 @@ const char *wh__ip_text_forbidden(const char *text);
 int wh__secret_decode(const char *what, const char *secret, unsigned char key[WH__KEY_MAX]);
 /* "v1," + base64 HMAC of id.ts.body into out (at least WH__SIG_MAX bytes). */
 #define WH__SIG_MAX 48
+/* HMAC-SHA256 of parts[0..n) one after another (a part of length 0 may be NULL). */
+int wh__hmac_sha256(const unsigned char *key, size_t key_len, const void *const *parts, const size_t *lens,
+                    size_t n, unsigned char out[32]);
 int wh__sign_raw(const unsigned char *key, size_t key_len, const char *msg_id, int64_t ts,
                  const void *body, size_t body_len, char out[WH__SIG_MAX]);
+
+/* Timestamps of signed requests (outgoing verification and incoming webhooks):
+   strictly a decimal integer, optional leading '-', at most 18 digits. */
+int wh__parse_unix_ts(const char *s, int64_t *out);
+/* WH_OK when |now - ts| <= WH__TOLERANCE_S, else WH_ETIMESTAMP with a message naming `what`. */
+#define WH__TOLERANCE_S 300
+int wh__ts_within(const char *what, int64_t ts, int64_t now);
 
 /* ---- events (event.c) ----------------------------------------------------------- */
 

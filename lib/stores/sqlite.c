@@ -736,8 +736,11 @@ static int prepare_schema(sstore *s)
 {
   sqlite3 *db = s->wdb;
   sqlite3_stmt *st;
-  /* The first read tells a corrupt or foreign (non-SQLite) file apart. */
-  if (sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_master", -1, &st, NULL) != SQLITE_OK)
+  /* The first read tells a corrupt or foreign (non-SQLite) file apart. A file
+     holding only a receiver's seen ids (wh_incoming_*, incoming/seen_sqlite.c)
+     counts as empty: both may share one file, opened in either order. */
+  if (sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_master WHERE tbl_name NOT LIKE 'wh\\_incoming\\_%' ESCAPE '\\'",
+                         -1, &st, NULL) != SQLITE_OK)
     return db_fail(db, s->path, "reading the schema");
   int step = sqlite3_step(st);
   int tables = step == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
