@@ -198,6 +198,10 @@ int wh__check_name(const char *name);
 int wh__check_description(const char *description); /* NULL is fine */
 int wh__check_header(const char *name, const char *value); /* value NULL: a removal */
 int wh__check_pattern(const char *pattern);
+/* The checks of wh_endpoint_set_int / wh_endpoint_set_str (a client certificate
+   file is read), without changing anything. */
+int wh__check_setting_int(int setting, long value);
+int wh__check_setting_str(int setting, const char *value);
 /* Disable an endpoint with a reason (used by the dispatcher). */
 int wh__registry_disable(wh_registry *reg, const char *id, const char *reason);
 

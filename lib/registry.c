@@ -1182,7 +1182,7 @@ static int change_setting(wh_registry *root, wh__endpoint *ep, const void *arg)
   }
 }
 
-int wh_endpoint_set_int(wh_registry *reg, const char *id, int setting, long value)
+int wh__check_setting_int(int setting, long value)
 {
   long lo = 0, hi = 0;
   const char *name = NULL;
@@ -1200,8 +1200,14 @@ int wh_endpoint_set_int(wh_registry *reg, const char *id, int setting, long valu
   /* 0 turns a setting off (timeout: back to the dispatcher's). */
   if (value != 0 && (value < lo || value > hi))
     return wh__fail(WH_EINVAL, "%s: %ld is outside %ld..%ld (0: not set)", name, value, lo ? lo : 0, hi);
+  return WH_OK;
+}
+
+int wh_endpoint_set_int(wh_registry *reg, const char *id, int setting, long value)
+{
+  int rc = wh__check_setting_int(setting, value);
   setting_arg a = {setting, value, NULL};
-  return modify(reg, id, change_setting, &a);
+  return rc ? rc : modify(reg, id, change_setting, &a);
 }
 
 /* A client certificate file must hold a certificate and its private key, now:
@@ -1230,7 +1236,7 @@ static int client_cert_valid(const char *path)
   return rc;
 }
 
-int wh_endpoint_set_str(wh_registry *reg, const char *id, int setting, const char *value)
+int wh__check_setting_str(int setting, const char *value)
 {
   int rc = WH_OK;
   switch (setting) {
@@ -1256,10 +1262,14 @@ int wh_endpoint_set_str(wh_registry *reg, const char *id, int setting, const cha
   default:
     return wh__fail(WH_EINVAL, "endpoint setting %d: no such setting", setting);
   }
-  if (rc)
-    return rc;
+  return rc;
+}
+
+int wh_endpoint_set_str(wh_registry *reg, const char *id, int setting, const char *value)
+{
+  int rc = wh__check_setting_str(setting, value);
   setting_arg a = {setting, 0, value};
-  return modify(reg, id, change_setting, &a);
+  return rc ? rc : modify(reg, id, change_setting, &a);
 }
 
 /* ---- reads ------------------------------------------------------------------------- */

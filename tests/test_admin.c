@@ -222,6 +222,55 @@ static void patch(wh_registry *reg)
   EXPECT(404, "not_found");
 }
 
+/* Per-endpoint settings: set, cleared with null, refused whole when one is bad. */
+static void settings(wh_registry *reg)
+{
+  char path[128];
+  snprintf(path, sizeof path, "/endpoints/%s", ep_id);
+  call(reg, NULL, "PATCH", path,
+       "{\"settings\":{\"ordered\":true,\"rate_limit\":10,\"timeout_ms\":5000,\"retry_schedule\":\"1,2\"}}");
+  EXPECT(200, NULL);
+  same_as_library(reg, ep_id);
+  cJSON *st = cJSON_GetObjectItem(doc, "settings");
+  CHECK(cJSON_IsTrue(cJSON_GetObjectItem(st, "ordered")));
+  CHECK_INT((int)cJSON_GetNumberValue(cJSON_GetObjectItem(st, "rate_limit")), 10);
+  CHECK_INT((int)cJSON_GetNumberValue(cJSON_GetObjectItem(st, "timeout_ms")), 5000);
+  CHECK_STR(str(st, "retry_schedule"), "1,2");
+  char *before;
+  CHECK_OK(wh_endpoint_get_json(reg, ep_id, &before));
+  static const struct {
+    const char *body, *field;
+  } bad[] = {
+    {"{\"name\":\"renamed\",\"settings\":{\"timeout_ms\":50}}", "settings.timeout_ms"},
+    {"{\"name\":\"renamed\",\"settings\":{\"rate_limit\":-1}}", "settings.rate_limit"},
+    {"{\"name\":\"renamed\",\"settings\":{\"rate_limit\":1.5}}", "settings.rate_limit"},
+    {"{\"name\":\"renamed\",\"settings\":{\"ordered\":1}}", "settings.ordered"},
+    {"{\"name\":\"renamed\",\"settings\":{\"retry_schedule\":\"soon\"}}", "settings.retry_schedule"},
+    {"{\"name\":\"renamed\",\"settings\":{\"client_cert\":\"/nonexistent/cert.pem\"}}", "settings.client_cert"},
+    {"{\"name\":\"renamed\",\"settings\":{\"proxy\":\"ftp://p:1\"}}", "settings.proxy"},
+    {"{\"name\":\"renamed\",\"settings\":{\"colour\":1}}", "settings"},
+    {"{\"name\":\"renamed\",\"settings\":[]}", "settings"},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    call(reg, NULL, "PATCH", path, bad[i].body);
+    EXPECT(422, "invalid_argument");
+    CHECK_STR(err_field(), bad[i].field);
+  }
+  char *after;
+  CHECK_OK(wh_endpoint_get_json(reg, ep_id, &after));
+  CHECK_STR(after, before);
+  wh_free(after);
+  wh_free(before);
+  call(reg, NULL, "PATCH", path, "{\"settings\":{\"ordered\":null,\"rate_limit\":null,\"retry_schedule\":null}}");
+  EXPECT(200, NULL);
+  st = cJSON_GetObjectItem(doc, "settings");
+  CHECK_INT(cJSON_GetArraySize(st), 1);
+  CHECK_INT((int)cJSON_GetNumberValue(cJSON_GetObjectItem(st, "timeout_ms")), 5000);
+  call(reg, NULL, "PATCH", path, "{\"settings\":{\"timeout_ms\":0}}");
+  EXPECT(200, NULL);
+  CHECK_INT(cJSON_GetArraySize(cJSON_GetObjectItem(doc, "settings")), 0);
+}
+
 static void secrets(wh_registry *reg)
 {
   char path[160], secret[128];
@@ -359,6 +408,18 @@ static void views(wh_registry *reg)
     call(acme, NULL, routes[i][0], mine, strcmp(routes[i][0], "PATCH") == 0 ? "{\"name\":\"x\"}" : NULL);
     EXPECT(404, "not_found");
   }
+  /* The server's routes and files are the platform's: refused through a view. */
+  char own[160];
+  snprintf(own, sizeof own, "/endpoints/%s", acme_ep);
+  call(acme, NULL, "PATCH", own, "{\"settings\":{\"proxy\":\"http://10.0.0.1:3128\"}}");
+  EXPECT(422, "invalid_argument");
+  CHECK_STR(err_field(), "settings.proxy");
+  call(acme, NULL, "POST", "/endpoints",
+       "{\"name\":\"mtls\",\"url\":\"https://a.example.com/\",\"settings\":{\"client_cert\":\"/etc/ssl/private/k.pem\"}}");
+  EXPECT(422, "invalid_argument");
+  CHECK_STR(err_field(), "settings.client_cert");
+  call(acme, NULL, "PATCH", own, "{\"settings\":{\"rate_limit\":5}}");
+  EXPECT(200, NULL);
   /* The acme endpoint is untouched, and names are per tenant. */
   call(globex, NULL, "POST", "/endpoints", "{\"name\":\"CRM\",\"url\":\"https://globex.example.com/\"}");
   EXPECT(201, NULL);
@@ -476,6 +537,7 @@ int main(void)
   create_and_read(reg);
   refused_create(reg);
   patch(reg);
+  settings(reg);
   secrets(reg);
   routing(reg);
   views(reg);

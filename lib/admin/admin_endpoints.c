@@ -20,8 +20,24 @@ typedef struct {
 
 /* What a request asks for; the text points into the request's JSON (or, to
    undo a change, into the endpoint's former JSON). */
+/* The per-endpoint settings as the JSON names them. proxy and client_cert name
+   the server's own network routes and files: the platform's to choose, not a
+   tenant's (refused through a view). */
+static const struct {
+  const char *key;
+  int setting, text, platform_only;
+} settings[] = {
+  {"ordered", WH_EP_ORDERED, 0, 0},         {"rate_limit", WH_EP_RATE_LIMIT, 0, 0},
+  {"timeout_ms", WH_EP_TIMEOUT_MS, 0, 0},   {"retry_schedule", WH_EP_RETRY_SCHEDULE, 1, 0},
+  {"proxy", WH_EP_PROXY, 1, 1},             {"client_cert", WH_EP_CLIENT_CERT, 1, 1},
+};
+#define NSETTINGS (sizeof settings / sizeof settings[0])
+
 typedef struct {
   int has_name, has_url, has_description, has_enabled, has_filters, has_headers;
+  int has_setting[NSETTINGS];
+  long set_int[NSETTINGS];
+  const char *set_str[NSETTINGS]; /* NULL: back to the default */
   const char *name, *url, *description;
   int enabled;
   const char *filters[WH__MAX_FILTERS];
@@ -128,6 +144,61 @@ static int parse_headers(wh__admin *a, const cJSON *v, const cJSON *ep, plan *p)
   return 1;
 }
 
+/* A setting's refusal: "settings.rate_limit: ...". */
+static int refuse_setting(wh__admin *a, size_t i, const char *message)
+{
+  char field[32];
+  snprintf(field, sizeof field, "settings.%s", settings[i].key);
+  wh__admin_error(a, 422, "invalid_argument", field, "%s: %s", field, message);
+  return 0;
+}
+
+static int parse_setting(wh__admin *a, size_t i, const cJSON *v, plan *p)
+{
+  if (settings[i].platform_only && wh_registry_tenant_id(a->reg))
+    return refuse_setting(a, i, "set by the platform only, not through a tenant's account");
+  int rc = WH_OK;
+  if (settings[i].text) {
+    if (!cJSON_IsString(v) && !cJSON_IsNull(v))
+      return refuse_setting(a, i, "must be a string, or null for the default");
+    p->set_str[i] = cJSON_GetStringValue(v);
+    if (p->set_str[i])
+      rc = wh__check_setting_str(settings[i].setting, p->set_str[i]);
+  } else if (settings[i].setting == WH_EP_ORDERED) {
+    if (!cJSON_IsBool(v) && !cJSON_IsNull(v))
+      return refuse_setting(a, i, "must be true or false");
+    p->set_int[i] = cJSON_IsTrue(v);
+  } else {
+    double x = cJSON_IsNumber(v) ? v->valuedouble : cJSON_IsNull(v) ? 0 : -1;
+    if (!(x >= 0 && x <= 1e9) || x != (double)(long)x)
+      return refuse_setting(a, i, "must be a whole number, or null for the default");
+    p->set_int[i] = (long)x;
+    rc = wh__check_setting_int(settings[i].setting, p->set_int[i]);
+  }
+  if (rc)
+    return refuse_setting(a, i, wh_error_last());
+  p->has_setting[i] = 1;
+  return 1;
+}
+
+static int parse_settings(wh__admin *a, const cJSON *v, plan *p)
+{
+  static const char *keys[NSETTINGS + 1];
+  for (size_t i = 0; i < NSETTINGS; i++)
+    keys[i] = settings[i].key;
+  if (!cJSON_IsObject(v))
+    return refuse(a, "settings", "must be an object (ordered, rate_limit, timeout_ms, retry_schedule, proxy, "
+                                 "client_cert)");
+  if (!wh__admin_members(a, v, "settings", keys))
+    return 0;
+  for (size_t i = 0; i < NSETTINGS; i++) {
+    const cJSON *s = cJSON_GetObjectItemCaseSensitive(v, settings[i].key);
+    if (s && !parse_setting(a, i, s, p))
+      return 0;
+  }
+  return 1;
+}
+
 /* Check every field of body (ep: the endpoint as it is, NULL for a new one). */
 static int parse(wh__admin *a, const cJSON *body, const cJSON *ep, plan *p)
 {
@@ -174,14 +245,17 @@ static int parse(wh__admin *a, const cJSON *body, const cJSON *ep, plan *p)
     return 0;
   if ((v = cJSON_GetObjectItemCaseSensitive(body, "headers")) && !parse_headers(a, v, ep, p))
     return 0;
-  if ((v = cJSON_GetObjectItemCaseSensitive(body, "settings")) && (!cJSON_IsObject(v) || v->child))
-    return refuse(a, "settings", "per-endpoint settings are not available in this build");
+  if ((v = cJSON_GetObjectItemCaseSensitive(body, "settings")) && !parse_settings(a, v, p))
+    return 0;
   return 1;
 }
 
 /* ---- changing --------------------------------------------------------------------------- */
 
 static int same_text(const char *a, const char *b) { return a == b || (a && b && strcmp(a, b) == 0); }
+
+/* A number setting as the endpoint JSON shows it (absent: 0, "ordered": true). */
+static long int_setting(const cJSON *v) { return cJSON_IsTrue(v) ? 1 : cJSON_IsNumber(v) ? (long)v->valuedouble : 0; }
 
 /* A name another endpoint of the same tenant has is refused before anything
    changes (the registry refuses it too, but then part may have changed). */
@@ -223,6 +297,19 @@ static int apply(wh__admin *a, const char *id, const plan *p, const cJSON *cur, 
       !same_text(p->description, cJSON_GetStringValue(cJSON_GetObjectItem(cur, "description"))) &&
       (rc = wh_endpoint_set_description(a->reg, id, p->description)))
     return *field = "description", rc;
+  const cJSON *now = cJSON_GetObjectItem(cur, "settings");
+  for (size_t i = 0; i < NSETTINGS; i++) {
+    const cJSON *was = cJSON_GetObjectItem(now, settings[i].key);
+    if (!p->has_setting[i])
+      continue;
+    *field = "settings";
+    if (settings[i].text && !same_text(p->set_str[i], cJSON_GetStringValue(was)))
+      rc = wh_endpoint_set_str(a->reg, id, settings[i].setting, p->set_str[i]);
+    else if (!settings[i].text && p->set_int[i] != int_setting(was))
+      rc = wh_endpoint_set_int(a->reg, id, settings[i].setting, p->set_int[i]);
+    if (rc)
+      return rc;
+  }
   *field = "filters";
   const cJSON *have = cJSON_GetObjectItem(cur, "filters");
   for (const cJSON *f = have ? have->child : NULL; p->has_filters && f; f = f->next)
@@ -258,7 +345,7 @@ static cJSON *endpoint_doc(wh_registry *reg, const char *id, int *rc)
 
 /* Put the endpoint back as `was` describes it, as far as that goes (the
    failure being undone may be the store's, which may refuse this too). */
-static void undo(wh__admin *a, const char *id, const cJSON *was)
+static void undo(wh__admin *a, const char *id, const cJSON *was, const plan *asked)
 {
   int rc;
   cJSON *now = endpoint_doc(a->reg, id, &rc);
@@ -277,6 +364,15 @@ static void undo(wh__admin *a, const char *id, const cJSON *was)
   for (f = f ? f->child : NULL; f && p->nfilters < WH__MAX_FILTERS; f = f->next)
     if (cJSON_IsString(f))
       p->filters[p->nfilters++] = f->valuestring;
+  /* The settings the request changed, as they were (a proxy shows without its
+     password, so one with a password comes back without it). */
+  const cJSON *ws = cJSON_GetObjectItem(was, "settings");
+  for (size_t i = 0; i < NSETTINGS; i++) {
+    const cJSON *v = cJSON_GetObjectItem(ws, settings[i].key);
+    p->has_setting[i] = asked->has_setting[i];
+    p->set_str[i] = cJSON_GetStringValue(v);
+    p->set_int[i] = int_setting(v);
+  }
   p->nheaders = current_headers(was, p->headers, WH__MAX_HEADERS);
   header cur[WH__MAX_HEADERS];
   size_t ncur = current_headers(now, cur, WH__MAX_HEADERS);
@@ -356,7 +452,7 @@ int wh__admin_patch_endpoint(wh__admin *a)
     if ((rc = apply(a, a->id, p, was, &field))) {
       char why[512];
       snprintf(why, sizeof why, "%s", wh_error_last());
-      undo(a, a->id, was);
+      undo(a, a->id, was, p);
       wh__fail(rc, "%s", why);
       wh__admin_fail(a, rc, rc == WH_EEXIST || rc == WH_EINVAL ? field : NULL);
     } else {
