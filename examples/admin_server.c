@@ -3,7 +3,8 @@
  * admin API behind it, as a host application would mount them.
  *
  *   admin_server [--store STORE] [--port N] [--static DIR] [--allow-private]
- *                [--retry-schedule S] [--platform-admin]
+ *                [--retry-schedule S] [--platform-admin] [--tenant-max-endpoints N]
+ *                [--no-dispatcher]
  *
  *   --store STORE       default "sqlite:casebook-admin.db"
  *   --port N            default 8080; 0 picks a free one. Always 127.0.0.1.
@@ -12,6 +13,8 @@
  *                       (a receiver on this machine, for trying it out and tests)
  *   --retry-schedule S  the dispatcher's retry schedule ("" = one attempt)
  *   --platform-admin    a request without a tenant is the platform's (the root)
+ *   --tenant-max-endpoints N   how many webhooks one account may have (0: no limit)
+ *   --no-dispatcher     deliver nothing (another process delivers: PostgreSQL)
  *
  * Who is asking: a real host takes the administrator's customer account from
  * its login session. Here the request says it in a header, X-Casebook-Tenant,
@@ -242,7 +245,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 static int usage(void)
 {
   fprintf(stderr, "usage: admin_server [--store STORE] [--port N] [--static DIR] [--allow-private]\n"
-                  "                    [--retry-schedule S] [--platform-admin]\n");
+                  "                    [--retry-schedule S] [--platform-admin] [--tenant-max-endpoints N]\n"
+                  "                    [--no-dispatcher]\n");
   return 2;
 }
 
@@ -250,33 +254,38 @@ int main(int argc, char **argv)
 {
   const char *store = "sqlite:casebook-admin.db", *schedule = NULL;
   server s = {.static_dir = WH_ADMIN_STATIC_DIR};
-  long port = 8080;
-  int allow_private = 0;
+  long port = 8080, tenant_max = 0;
+  int allow_private = 0, deliver = 1;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (strcmp(a, "--allow-private") == 0)
       allow_private = 1;
     else if (strcmp(a, "--platform-admin") == 0)
       s.platform_admin = 1;
+    else if (strcmp(a, "--no-dispatcher") == 0)
+      deliver = 0;
     else if (strcmp(a, "--store") == 0 && v)
       store = argv[++i];
     else if (strcmp(a, "--static") == 0 && v)
       s.static_dir = argv[++i];
     else if (strcmp(a, "--retry-schedule") == 0 && v)
       schedule = argv[++i];
-    else if (strcmp(a, "--port") == 0 && v) {
+    else if ((strcmp(a, "--port") == 0 || strcmp(a, "--tenant-max-endpoints") == 0) && v) {
       char *end;
-      port = strtol(argv[++i], &end, 10);
-      if (*end || port < 0 || port > 65535)
+      long n = strtol(argv[++i], &end, 10);
+      if (*end || n < 0 || (a[2] == 'p' && n > 65535))
         return usage();
+      *(a[2] == 'p' ? &port : &tenant_max) = n;
     } else {
       return usage();
     }
   }
-  if (wh_registry_open(&s.reg, store) != WH_OK || wh_dispatcher_new(&s.d, s.reg) != WH_OK ||
-      wh_dispatcher_set_int(s.d, WH_OPT_ALLOW_PRIVATE_NETWORKS, allow_private) != WH_OK ||
-      (schedule && wh_dispatcher_set_str(s.d, WH_OPT_RETRY_SCHEDULE, schedule) != WH_OK) ||
-      wh_dispatcher_start(s.d) != WH_OK) {
+  if (wh_registry_open(&s.reg, store) != WH_OK ||
+      wh_registry_set_int(s.reg, WH_REG_TENANT_MAX_ENDPOINTS, tenant_max) != WH_OK ||
+      (deliver && (wh_dispatcher_new(&s.d, s.reg) != WH_OK ||
+                   wh_dispatcher_set_int(s.d, WH_OPT_ALLOW_PRIVATE_NETWORKS, allow_private) != WH_OK ||
+                   (schedule && wh_dispatcher_set_str(s.d, WH_OPT_RETRY_SCHEDULE, schedule) != WH_OK) ||
+                   wh_dispatcher_start(s.d) != WH_OK))) {
     fprintf(stderr, "admin_server: %s\n", wh_error_last());
     return 1;
   }
@@ -298,7 +307,8 @@ int main(int argc, char **argv)
   while (!stopping)
     pause();
   MHD_stop_daemon(mhd);
-  wh_dispatcher_stop(s.d, 5000);
+  if (s.d)
+    wh_dispatcher_stop(s.d, 5000);
   wh_dispatcher_free(s.d);
   wh_registry_free(s.reg);
   return 0;

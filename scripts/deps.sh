@@ -13,6 +13,7 @@ WEBHOOK_DEPS=(
   abigail-tools   # abidw, abidiff: the abi test
   postgresql      # a server for the postgresql:// store tests
   valgrind
+  chromium        # the admin page's browser test (driven by puppeteer-core from npm)
 )
 
 # Print the packages of WEBHOOK_DEPS that are not installed, one a line.

@@ -298,7 +298,7 @@ async function showLog(msgId) {
       el('td', { textContent: when(a.at) }),
       el('td', { textContent: a.http_status ? String(a.http_status) : '' }),
       el('td', { textContent: `${a.duration_ms} ms` }),
-      el('td', { textContent: a.error || a.response || '' })));
+      el('td', { textContent: [a.error, a.response].filter(Boolean).join(': ') })));
   }
   $('log').hidden = false;
   $('log-title').focus();
