@@ -14,6 +14,7 @@ WEBHOOK_DEPS=(
   postgresql      # a server for the postgresql:// store tests
   valgrind
   chromium        # the admin page's browser test (driven by puppeteer-core from npm)
+  man-db          # whctl's man page is rendered without warnings (test whctl_man)
 )
 
 # Print the packages of WEBHOOK_DEPS that are not installed, one a line.
