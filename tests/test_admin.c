@@ -12,6 +12,7 @@
 #include <cjson/cJSON.h>
 #include <webhook/webhook.h>
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -530,6 +531,54 @@ static void deliveries(void)
   rcv_free(r);
 }
 
+/* Many administrators at once (the host's server calls from many threads):
+   every answer well formed, and a tenant's limit holds. */
+static wh_registry *shared_view;
+
+static void *admin_thread(void *arg)
+{
+  int k = (int)(long)arg, made = 0;
+  for (int i = 0; i < 40; i++) {
+    char body[200], *out = NULL;
+    int st = 0;
+    snprintf(body, sizeof body, "{\"name\":\"t%d-%d\",\"url\":\"https://t%d.example.com/\",\"filters\":[\"a.*\"]}", k, i,
+             k);
+    if (wh_admin_handle(shared_view, NULL, "POST", "/endpoints", body, strlen(body), &st, &out) != WH_OK ||
+        (st != 201 && st != 409) || !out) {
+      fprintf(stderr, "thread %d: POST answered %d: %s\n", k, st, out ? out : "(null)");
+      made = -1000;
+    }
+    made += st == 201;
+    wh_free(out);
+    out = NULL;
+    if (wh_admin_handle(shared_view, NULL, "GET", "/endpoints", NULL, 0, &st, &out) != WH_OK || st != 200)
+      made = -1000;
+    wh_free(out);
+  }
+  return (void *)(long)made;
+}
+
+static void concurrent(void)
+{
+  wh_registry *reg;
+  CHECK_OK(wh_registry_open(&reg, "memory:"));
+  CHECK_OK(wh_registry_set_int(reg, WH_REG_TENANT_MAX_ENDPOINTS, 10));
+  CHECK_OK(wh_registry_open_tenant(&shared_view, reg, "busy"));
+  pthread_t t[4];
+  for (long i = 0; i < 4; i++)
+    pthread_create(&t[i], NULL, admin_thread, (void *)i);
+  long made = 0;
+  for (int i = 0; i < 4; i++) {
+    void *r;
+    pthread_join(t[i], &r);
+    made += (long)r;
+  }
+  CHECK_INT(made, 10);
+  CHECK_INT(count_endpoints(shared_view), 10);
+  wh_registry_free(shared_view);
+  wh_registry_free(reg);
+}
+
 int main(void)
 {
   wh_registry *reg;
@@ -542,6 +591,7 @@ int main(void)
   routing(reg);
   views(reg);
   wh_registry_free(reg);
+  concurrent();
   deliveries();
   cJSON_Delete(doc);
   wh_free(text);

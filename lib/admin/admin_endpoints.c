@@ -183,9 +183,9 @@ static int parse_setting(wh__admin *a, size_t i, const cJSON *v, plan *p)
 
 static int parse_settings(wh__admin *a, const cJSON *v, plan *p)
 {
-  static const char *keys[NSETTINGS + 1];
-  for (size_t i = 0; i < NSETTINGS; i++)
-    keys[i] = settings[i].key;
+  static const char *const keys[] = {"ordered", "rate_limit", "timeout_ms", "retry_schedule", "proxy",
+                                     "client_cert", NULL};
+  _Static_assert(sizeof keys / sizeof *keys == NSETTINGS + 1, "keys: the keys of settings[]");
   if (!cJSON_IsObject(v))
     return refuse(a, "settings", "must be an object (ordered, rate_limit, timeout_ms, retry_schedule, proxy, "
                                  "client_cert)");
