@@ -13,6 +13,10 @@
 #include <cjson/cJSON.h>
 #include <webhook/webhook.h>
 
+#ifdef WH_TEST_WITH_PG
+#include <libpq-fe.h>
+#endif
+
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -83,6 +87,42 @@ static void chomp(char *s)
   while (n && (s[n - 1] == '\n' || s[n - 1] == '\r'))
     s[--n] = '\0';
 }
+
+#ifdef WH_TEST_WITH_PG
+/* PostgreSQL is shared: whctl works beside a running application, whose
+   dispatcher delivers what whctl queues. */
+static void beside_a_running_app(rcv *r, const char *pg)
+{
+  PGconn *c = PQconnectdb(pg);
+  PQclear(PQexec(c, "SET client_min_messages = warning"));
+  PQclear(PQexec(c, "DROP SCHEMA IF EXISTS webhook CASCADE"));
+  PQfinish(c);
+  snprintf(store, sizeof store, "%s", pg);
+  wh_registry *app;
+  wh_dispatcher *d;
+  CHECK_OK(wh_registry_open(&app, pg));
+  CHECK_OK(wh_dispatcher_new(&d, app));
+  CHECK_OK(wh_dispatcher_set_int(d, WH_OPT_ALLOW_PRIVATE_NETWORKS, 1));
+  CHECK_OK(wh_dispatcher_start(d));
+  char url[200], ep[WH_ID_MAX];
+  rcv_url(r, "/pg", url, sizeof url);
+  CHECK_INT(whctl("--tenant", "acme", "endpoints", "add", "PG CRM", url, NULL), 0);
+  snprintf(ep, sizeof ep, "%.63s", out);
+  chomp(ep);
+  char *json = NULL;
+  CHECK_OK(wh_endpoint_get_json(app, ep, &json)); /* the application sees it */
+  wh_free(json);
+  size_t before = rcv_count_path(r, "/pg");
+  CHECK_INT(whctl("--tenant", "acme", "endpoints", "test", ep, NULL), 0);
+  HAS(out, "delivered (HTTP 200)");
+  CHECK(rcv_count_path(r, "/pg") == before + 1);
+  CHECK_INT(whctl("endpoints", "list", NULL), 0);
+  HAS(out, "PG CRM");
+  wh_dispatcher_stop(d, 5000);
+  wh_dispatcher_free(d);
+  wh_registry_free(app);
+}
+#endif
 
 int main(int argc, char **argv)
 {
@@ -236,6 +276,13 @@ int main(int argc, char **argv)
     CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
   }
 
+#ifdef WH_TEST_WITH_PG
+  unsetenv("WEBHOOK_STORE");
+  const char *pg = getenv("WH_TEST_PG");
+  CHECK(pg != NULL);
+  if (pg)
+    beside_a_running_app(r, pg);
+#endif
   rcv_free(r);
   char cmd[400];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
