@@ -421,9 +421,18 @@ static void views(wh_registry *reg)
   CHECK_STR(err_field(), "settings.client_cert");
   call(acme, NULL, "PATCH", own, "{\"settings\":{\"rate_limit\":5}}");
   EXPECT(200, NULL);
-  /* The acme endpoint is untouched, and names are per tenant. */
+  /* The acme endpoint is untouched, and names are per tenant (and the platform's). */
   call(globex, NULL, "POST", "/endpoints", "{\"name\":\"CRM\",\"url\":\"https://globex.example.com/\"}");
   EXPECT(201, NULL);
+  call(acme, NULL, "POST", "/endpoints", "{\"name\":\"acme only\",\"url\":\"https://acme.example.com/2\"}");
+  EXPECT(201, NULL);
+  char acme2[WH_ID_MAX];
+  snprintf(acme2, sizeof acme2, "%s", str(doc, "id"));
+  call(reg, NULL, "POST", "/endpoints", "{\"name\":\"acme only\",\"url\":\"https://platform.example.com/\"}");
+  EXPECT(201, NULL);
+  snprintf(own, sizeof own, "/endpoints/%s", acme2);
+  call(acme, NULL, "DELETE", own, NULL);
+  EXPECT(204, NULL);
   call(acme, NULL, "GET", "/endpoints", NULL);
   CHECK_INT(cJSON_GetArraySize(doc), 1);
   CHECK_STR(str(cJSON_GetArrayItem(doc, 0), "url"), "https://acme.example.com/");

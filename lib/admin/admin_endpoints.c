@@ -3,9 +3,10 @@
  * at once (name, url, description, enabled, filters, headers, settings) that
  * the registry changes one call at a time. So the whole request is checked
  * first, with the registry's own checks, and nothing changes when any field is
- * refused. What can only fail while changing (a name another endpoint took, a
- * store that fails) is undone: a new endpoint is removed again, a patched one
- * gets its former values back.
+ * refused. The name is changed first (the endpoint is added with it), so a name
+ * another endpoint of the tenant has is refused before anything else changes.
+ * What can only fail later (a store that fails) is undone: a new endpoint is
+ * removed again, a patched one gets its former values back.
  */
 #include "admin/admin.h"
 
@@ -257,31 +258,6 @@ static int same_text(const char *a, const char *b) { return a == b || (a && b &&
 /* A number setting as the endpoint JSON shows it (absent: 0, "ordered": true). */
 static long int_setting(const cJSON *v) { return cJSON_IsTrue(v) ? 1 : cJSON_IsNumber(v) ? (long)v->valuedouble : 0; }
 
-/* A name another endpoint of the same tenant has is refused before anything
-   changes (the registry refuses it too, but then part may have changed). */
-static int name_free(wh__admin *a, const plan *p, const char *self)
-{
-  if (!p->has_name)
-    return 1;
-  char *json = NULL;
-  int rc = wh_endpoint_list_json(a->reg, &json);
-  cJSON *list = rc ? NULL : cJSON_Parse(json);
-  wh_free(json);
-  if (!rc && !list)
-    rc = wh__oom();
-  if (rc)
-    return refused(a, rc, NULL);
-  int taken = 0;
-  for (const cJSON *ep = list->child; ep && !taken; ep = ep->next)
-    taken = same_text(p->name, cJSON_GetStringValue(cJSON_GetObjectItem(ep, "name"))) &&
-            !(self && same_text(self, cJSON_GetStringValue(cJSON_GetObjectItem(ep, "id"))));
-  cJSON_Delete(list);
-  if (taken)
-    wh__admin_error(a, 409, "already_exists", "name", "endpoint name: \"%.64s\" is already registered", p->name);
-  return !taken;
-}
-
-
 /* Make the endpoint id, now as cur describes it, what p asks for. Returns a
    library result; *field names what failed. */
 static int apply(wh__admin *a, const char *id, const plan *p, const cJSON *cur, const char **field)
@@ -407,7 +383,7 @@ int wh__admin_create_endpoint(wh__admin *a)
   const char *field = "name";
   cJSON *ep = NULL;
   int rc = WH_OK;
-  if (!parse(a, body, NULL, p) || !name_free(a, p, NULL))
+  if (!parse(a, body, NULL, p))
     goto out;
   /* Added disabled until it has all its settings: no event reaches it half made. */
   rc = wh_endpoint_add(a->reg, p->name, p->url, p->description, id, sizeof id);
@@ -447,7 +423,7 @@ int wh__admin_patch_endpoint(wh__admin *a)
   plan *p = calloc(1, sizeof *p);
   if (!p)
     wh__admin_fail(a, wh__oom(), NULL);
-  else if (wh__admin_body(a, 1, &body) && parse(a, body, was, p) && name_free(a, p, a->id)) {
+  else if (wh__admin_body(a, 1, &body) && parse(a, body, was, p)) {
     const char *field;
     if ((rc = apply(a, a->id, p, was, &field))) {
       char why[512];
