@@ -14,6 +14,9 @@ WEBHOOK_DEPS=(
   # The man pages and the API reference (docs/): doxygen writes XML and HTML, Debian's
   # python3 turns the XML into man pages; man-db and groff render them in the tests.
   doxygen python3 man-db groff-base
+  # The Debian packages (cpack, the deb_packages test): dpkg-shlibdeps and
+  # dpkg-architecture, file for CPack, fakeroot for dpkg --root as an ordinary user.
+  dpkg-dev file fakeroot
   postgresql      # a server for the postgresql:// store tests
   valgrind
 )
