@@ -111,6 +111,8 @@ int wh__sign_raw(const unsigned char *key, size_t key_len, const char *msg_id, i
 
 /* "<resource_type>.<event_type>" of ev into out (at least 130 bytes). */
 void wh__event_type(const wh_event *ev, char *out, size_t len);
+/* The event's tenant_id, or NULL. Borrowed. */
+const char *wh__event_tenant(const wh_event *ev);
 /* Does pattern match the event type "rtype.etype"? Patterns are validated. */
 int wh__pattern_valid(const char *pattern);
 int wh__pattern_match(const char *pattern, const char *type);
@@ -129,11 +131,13 @@ typedef struct wh__secret {
 typedef struct wh__endpoint {
   atomic_int refs;
   char id[WH_ID_MAX];
+  char *tenant;            /* the owning tenant; NULL: a platform endpoint */
   char *name, *url, *description, *disabled_reason;
   int enabled;
   int64_t created_ms;
   int64_t enabled_ms;      /* when it was last enabled (or loaded): failures before it do not count */
   uint64_t generation;     /* changes with every modification */
+  uint64_t seq;            /* the registry's order: increasing in the order they were added */
   char **filters;
   size_t nfilters;
   char **headers;          /* "Name: value", ready for the wire */
@@ -150,10 +154,13 @@ int wh__endpoint_matches(const wh__endpoint *ep, const char *type);
 size_t wh__endpoint_sign(const wh__endpoint *ep, const char *msg_id, int64_t ts, const void *body,
                          size_t body_len, int64_t now_ms, char *out, size_t len);
 
-/* The endpoint by id, referenced (unref when done), or NULL. */
+/* The endpoint by id as reg sees it (a view: only its tenant's), referenced
+   (unref when done), or NULL. */
 wh__endpoint *wh__registry_get(wh_registry *reg, const char *id);
-/* Every endpoint that is enabled and matches type, referenced, into a new array. */
-int wh__registry_match(wh_registry *reg, const char *type, wh__endpoint ***out, size_t *n);
+/* Every enabled endpoint that matches type and receives events of tenant (NULL:
+   an event without a tenant): the tenant's own and the platform's. Referenced,
+   into a new array. The cost grows with those endpoints only. */
+int wh__registry_match(wh_registry *reg, const char *tenant, const char *type, wh__endpoint ***out, size_t *n);
 /* Disable an endpoint with a reason (used by the dispatcher). */
 int wh__registry_disable(wh_registry *reg, const char *id, const char *reason);
 
@@ -163,5 +170,17 @@ struct wh__store *wh__registry_store(wh_registry *reg);
    its views' and its dispatchers'. */
 void wh__registry_ref(wh_registry *reg);
 void wh__registry_unref(wh_registry *reg);
+/* The root registry behind reg (reg itself unless it is a tenant view). */
+wh_registry *wh__registry_root(wh_registry *reg);
+/* Running dispatchers register fn, called (quickly, under a registry mutex)
+   when deliveries were queued in the store outside emit: replay, recovery, a
+   test event. notify returns how many were told; running says whether any is. */
+int wh__registry_watch(wh_registry *reg, void (*fn)(void *ud), void *ud);
+void wh__registry_unwatch(wh_registry *reg, void (*fn)(void *ud), void *ud);
+int wh__registry_notify(wh_registry *reg);
+int wh__registry_running(wh_registry *reg);
+/* The ids of a view's endpoints, sorted, for the log's filter; free with wh__strv_free. */
+int wh__registry_tenant_ids(wh_registry *reg, char ***ids, size_t *n);
+void wh__strv_free(char **v, size_t n);
 
 #endif /* WEBHOOK_INTERNAL_H */

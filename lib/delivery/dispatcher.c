@@ -86,6 +86,8 @@ struct wh_dispatcher {
   int64_t owner;        /* our claim token in the store */
   long window;          /* most deliveries held in memory; the rest wait in a durable store */
   int64_t next_load_ms; /* when to look in the store for due deliveries; INT64_MAX: only when told */
+  int load_asked;       /* told that due work waits in the store (replay, a full window, another
+                           process): not idle until a load took it */
   int loading, purging, renewing;
   unsigned pick_seq;
   int64_t next_purge_ms, next_renew_ms;
@@ -504,7 +506,8 @@ static int64_t promote_due(wh_dispatcher *d, int64_t now)
 
 static int idle_now(const wh_dispatcher *d, int64_t now)
 {
-  return d->in_flight == 0 && !d->ring && (d->nheap == 0 || d->heap[0]->due_ms > now);
+  return d->in_flight == 0 && !d->ring && (d->nheap == 0 || d->heap[0]->due_ms > now) && !d->loading &&
+         !d->load_asked;
 }
 
 /* ---- results ------------------------------------------------------------------------- */
@@ -559,6 +562,12 @@ static void decide(wh_dispatcher *d, wh__delivery *dl, const wh__outcome *out, i
   const wh__opts *o = &d->o;
   memset(v, 0, sizeof *v);
   int ok = out->error[0] == '\0';
+  /* A test event: one attempt, and no say in the endpoint's health (an
+     administrator probing a failing endpoint must not disable it). */
+  if (dl->msg->flags & WH__MSG_TEST) {
+    v->outcome = ok ? WH_DELIVERED : WH_FAILED;
+    return;
+  }
   /* Re-enabled since these failures began: they no longer count. */
   if (q->failing_since && q->failing_since < atomic_load_explicit(&q->enabled_ms, memory_order_relaxed))
     q->failing_since = 0;
@@ -786,7 +795,7 @@ static void start(worker *w, wh__delivery *dl)
   wh__endpoint *ep = wh__registry_get(d->reg, dl->q->id);
   wh__outcome out;
   memset(&out, 0, sizeof out);
-  if (!ep || !ep->enabled) {
+  if (!ep || (!ep->enabled && !(dl->msg->flags & WH__MSG_TEST))) {
     /* Removed or disabled since emit: it ends here, and can be replayed later. */
     pthread_mutex_lock(&d->mu);
     dl->q->in_flight--;
@@ -1003,7 +1012,7 @@ static int from_outbox(void *ud, const wh__outbox_row *row, wh__msg **m, char (*
   if (!rc && !(*m = wh__msg_new(id, type, json, strlen(json), wh__now_ms())))
     rc = wh__oom();
   free(json);
-  if (!rc && (rc = wh__registry_match(d->reg, type, &eps, &k)) == WH_OK) {
+  if (!rc && (rc = wh__registry_match(d->reg, row->tenant_id, type, &eps, &k)) == WH_OK) {
     if (!(*ep_ids = calloc(k ? k : 1, sizeof **ep_ids)))
       rc = wh__oom();
     for (size_t i = 0; i < k; i++) {
@@ -1027,6 +1036,7 @@ static void on_store_work(void *ud)
   wh_dispatcher *d = ud;
   pthread_mutex_lock(&d->mu);
   d->next_load_ms = 0;
+  d->load_asked = 1;
   wake_one(d);
   pthread_mutex_unlock(&d->mu);
 }
@@ -1067,6 +1077,7 @@ static void maybe_load(worker *w)
     return;
   }
   d->loading = 1;
+  d->load_asked = 0;
   d->next_load_ms = INT64_MAX; /* requests that come while loading lower it again */
   size_t room = (size_t)(d->window - d->pending);
   if (room > LOAD_BATCH)
@@ -1089,8 +1100,12 @@ static void maybe_load(worker *w)
   if (next < d->next_load_ms)
     d->next_load_ms = next;
   d->loading = 0;
+  if (rc != WH_OK || c.n == room)
+    d->load_asked = 1; /* more waits, or the store failed: not idle yet */
   if (c.n)
     wake_one(d);
+  else if (idle_now(d, now))
+    pthread_cond_broadcast(&d->idle_cv);
   pthread_mutex_unlock(&d->mu);
   free(c.v);
 }
@@ -1281,6 +1296,9 @@ int wh_dispatcher_new(wh_dispatcher **out, wh_registry *reg)
   *out = NULL;
   if (!reg)
     return wh__fail(WH_EINVAL, "dispatcher: registry must not be NULL");
+  if (wh_registry_tenant_id(reg))
+    return wh__fail(WH_EINVAL, "dispatcher: needs the root registry, not a tenant view (one dispatcher "
+                               "delivers every tenant's events)");
   if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
     return wh__fail(WH_ENOMEM, "dispatcher: libcurl failed to initialise");
   wh_dispatcher *d = calloc(1, sizeof *d);
@@ -1291,6 +1309,7 @@ int wh_dispatcher_new(wh_dispatcher **out, wh_registry *reg)
   d->store = wh__registry_store(reg);
   d->window = d->store->ops->durable ? DURABLE_WINDOW : LONG_MAX;
   d->next_load_ms = 0; /* at start: take up what an earlier run left pending */
+  d->load_asked = 1;
   int rc = opts_init(&d->o);
   if (!rc)
     rc = wh__random(&d->owner, sizeof d->owner);
@@ -1359,6 +1378,11 @@ int wh_dispatcher_start(wh_dispatcher *d)
   }
   if (d->store->ops->on_work)
     d->store->ops->on_work(d->store, on_store_work, d);
+  /* Replays and test events queued through the registry wake us too. */
+  if (wh__registry_watch(d->reg, on_store_work, d) != WH_OK) {
+    wh_dispatcher_stop(d, 0);
+    return WH_ENOMEM;
+  }
   atomic_store(&default_dispatcher, d);
   return WH_OK;
 }
@@ -1369,34 +1393,13 @@ int wh_dispatcher_set_default(wh_dispatcher *d)
   return WH_OK;
 }
 
-/* Replay and recovery: the store makes them pending again, a worker loads them. */
-static int requeue_and_load(wh_dispatcher *d, const char *msg_id, const char *ep_id, int64_t since,
-                            size_t *count_out)
+/* Replay and recovery through the dispatcher: as through its registry, while it runs. */
+static int running_or_fail(wh_dispatcher *d, const char *what)
 {
   pthread_mutex_lock(&d->mu);
   int running = d->accepting;
   pthread_mutex_unlock(&d->mu);
-  if (!running)
-    return wh__fail(WH_ESTATE, "%s: the dispatcher is not running", msg_id ? "replay" : "recover");
-  if (ep_id) {
-    /* Only to an endpoint that exists: a replay to nowhere would only fail later. */
-    wh__endpoint *ep = wh__registry_get(d->reg, ep_id);
-    if (!ep)
-      return wh__fail(WH_ENOTFOUND, "%s: endpoint \"%.64s\": no such endpoint", msg_id ? "replay" : "recover",
-                      ep_id);
-    wh__endpoint_unref(ep);
-  }
-  size_t n = 0;
-  int rc = d->store->ops->requeue(d->store, msg_id, ep_id, since, &n);
-  if (count_out)
-    *count_out = n;
-  if (rc == WH_OK && n) {
-    pthread_mutex_lock(&d->mu);
-    d->next_load_ms = 0;
-    wake_one(d);
-    pthread_mutex_unlock(&d->mu);
-  }
-  return rc;
+  return running ? WH_OK : wh__fail(WH_ESTATE, "%s: the dispatcher is not running", what);
 }
 
 /* Emit's deliveries, prepared before any lock is taken. */
@@ -1450,8 +1453,12 @@ int wh_dispatcher_emit(wh_dispatcher *d, wh_event *ev, char *msg_id_out, size_t 
     return wh__fail(WH_ERANGE, "emit: message id buffer of %zu bytes, at least WH_ID_MAX (%d) needed", len,
                     WH_ID_MAX);
   }
-  char type[2 * 64 + 2], id[WH_ID_MAX];
+  char type[2 * 64 + 2], id[WH_ID_MAX], tenant[1025];
   wh__event_type(ev, type, sizeof type);
+  const char *t = wh__event_tenant(ev); /* the event's ids are at most 1024 bytes */
+  int has_tenant = t != NULL;
+  if (has_tenant)
+    memcpy(tenant, t, strlen(t) + 1);
   char *json = NULL;
   int rc = wh_event_to_json(ev, &json);
   wh_event_free(ev);
@@ -1471,7 +1478,7 @@ int wh_dispatcher_emit(wh_dispatcher *d, wh_event *ev, char *msg_id_out, size_t 
     return rc;
 
   fanout f = {0};
-  if ((rc = wh__registry_match(d->reg, type, &f.eps, &f.n))) {
+  if ((rc = wh__registry_match(d->reg, has_tenant ? tenant : NULL, type, &f.eps, &f.n))) {
     wh__msg_unref(m);
     return rc;
   }
@@ -1504,6 +1511,7 @@ int wh_dispatcher_emit(wh_dispatcher *d, wh_event *ev, char *msg_id_out, size_t 
   } else if (!in_memory) {
     /* The window is full: they wait in the store and are loaded as room frees up. */
     d->next_load_ms = 0;
+    d->load_asked = 1;
   } else if (!d->accepting) {
     /* Stopped while we committed: leave them to the store for the next run. */
     d->pending -= n;
@@ -1540,14 +1548,16 @@ int wh_dispatcher_replay(wh_dispatcher *d, const char *msg_id, const char *endpo
 {
   if (!d || !msg_id)
     return wh__fail(WH_EINVAL, "replay: %s must not be NULL", d ? "msg_id" : "dispatcher");
-  return requeue_and_load(d, msg_id, endpoint_id, 0, count_out);
+  int rc = running_or_fail(d, "replay");
+  return rc ? rc : wh_message_replay(d->reg, msg_id, endpoint_id, count_out);
 }
 
 int wh_dispatcher_recover(wh_dispatcher *d, const char *endpoint_id, int64_t since_unix_ms, size_t *count_out)
 {
   if (!d || !endpoint_id)
     return wh__fail(WH_EINVAL, "recover: %s must not be NULL", d ? "endpoint_id" : "dispatcher");
-  return requeue_and_load(d, NULL, endpoint_id, since_unix_ms, count_out);
+  int rc = running_or_fail(d, "recover");
+  return rc ? rc : wh_endpoint_recover(d->reg, endpoint_id, since_unix_ms, count_out);
 }
 
 int wh_emit(wh_event *ev)
@@ -1624,6 +1634,7 @@ int wh_dispatcher_stop(wh_dispatcher *d, int timeout_ms)
   pthread_mutex_unlock(&d->mu);
   if (d->store->ops->on_work)
     d->store->ops->on_work(d->store, NULL, NULL);
+  wh__registry_unwatch(d->reg, on_store_work, d);
   pthread_mutex_lock(&d->mu);
   struct timespec deadline;
   deadline_after(&deadline, timeout_ms < 0 ? 0 : timeout_ms);
