@@ -300,7 +300,7 @@ checked=0 missing=0
 for n in "${needs[@]}"; do
   file=${n%%$'\t'*} why=${n#*$'\t'}
   mapfile -t own < <(owners "$file" || true)
-  if [ ${#own[@]} -eq 0 ]; then problem "no package owns $file ($why)"; continue; fi
+  if [ ${#own[@]} -eq 0 ]; then problem "no package owns $file ($why)"; missing=$((missing + 1)); continue; fi
   ok=0
   for o in "${own[@]}"; do [ -z "${allowed[$o]:-}" ] || ok=1; done
   if [ $ok -eq 0 ]; then
