@@ -15,8 +15,13 @@
 #include "internal.h"
 #include "stores/store.h"
 
+#include "delivery/retry.h"
+
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <openssl/crypto.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -89,8 +94,36 @@ static void registry_destroy(wh_registry *reg);
 
 void wh__endpoint_ref(wh__endpoint *ep) { atomic_fetch_add_explicit(&ep->refs, 1, memory_order_relaxed); }
 
+static void settings_free(wh__ep_settings *st)
+{
+  free(st->retry_schedule);
+  free(st->schedule);
+  free(st->proxy);
+  free(st->client_cert);
+  memset(st, 0, sizeof *st);
+}
+
+/* A deep copy; 0 without memory (dst is then empty). */
+static int settings_copy(wh__ep_settings *dst, const wh__ep_settings *src)
+{
+  *dst = *src;
+  dst->retry_schedule = src->retry_schedule ? wh__strdup(src->retry_schedule) : NULL;
+  dst->schedule = src->schedule ? malloc(((size_t)src->nschedule + 1) * sizeof *src->schedule) : NULL;
+  dst->proxy = src->proxy ? wh__strdup(src->proxy) : NULL;
+  dst->client_cert = src->client_cert ? wh__strdup(src->client_cert) : NULL;
+  if ((src->retry_schedule && !dst->retry_schedule) || (src->schedule && !dst->schedule) ||
+      (src->proxy && !dst->proxy) || (src->client_cert && !dst->client_cert)) {
+    settings_free(dst);
+    return 0;
+  }
+  if (src->schedule)
+    memcpy(dst->schedule, src->schedule, (size_t)src->nschedule * sizeof *src->schedule);
+  return 1;
+}
+
 static void endpoint_destroy(wh__endpoint *ep)
 {
+  settings_free(&ep->set);
   free(ep->tenant);
   free(ep->name);
   free(ep->url);
@@ -169,7 +202,8 @@ static wh__endpoint *endpoint_clone(const wh__endpoint *src)
         break;
     }
   }
-  if (!ep->name || !ep->url || (src->tenant && !ep->tenant) || (src->description && !ep->description) ||
+  if (!settings_copy(&ep->set, &src->set) || !ep->name || !ep->url || (src->tenant && !ep->tenant) ||
+      (src->description && !ep->description) ||
       (src->disabled_reason && !ep->disabled_reason) || !ep->filters || !ep->headers || !ep->secrets ||
       ep->nsecrets != src->nsecrets) {
     endpoint_destroy(ep);
@@ -1081,6 +1115,139 @@ int wh_endpoint_rotate_secret(wh_registry *reg, const char *id, const char *new_
   return rc;
 }
 
+/* ---- per-endpoint delivery settings ------------------------------------------------------ */
+
+/* Parse and keep a retry schedule ("" is one attempt); NULL clears it. */
+static int set_schedule(wh__ep_settings *st, const char *text)
+{
+  int64_t delays[WH__MAX_SCHEDULE];
+  int n = 0;
+  char *copy = NULL;
+  int64_t *v = NULL;
+  if (text) {
+    int rc = wh__schedule_parse(text, delays, WH__MAX_SCHEDULE, &n);
+    if (rc)
+      return rc;
+    if (!(copy = wh__strdup(text)) || !(v = malloc(((size_t)n + 1) * sizeof *v))) {
+      free(copy);
+      return wh__oom();
+    }
+    memcpy(v, delays, (size_t)n * sizeof *v);
+  }
+  free(st->retry_schedule);
+  free(st->schedule);
+  st->retry_schedule = copy;
+  st->schedule = v;
+  st->nschedule = n;
+  return WH_OK;
+}
+
+typedef struct {
+  int setting;
+  long value;
+  const char *text;
+} setting_arg;
+
+static int change_setting(wh_registry *root, wh__endpoint *ep, const void *arg)
+{
+  const setting_arg *a = arg;
+  wh__ep_settings *st = &ep->set;
+  char **slot = a->setting == WH_EP_PROXY ? &st->proxy : &st->client_cert;
+  char *copy = NULL;
+  switch (a->setting) {
+  case WH_EP_ORDERED: st->ordered = (int)a->value; return WH_OK;
+  case WH_EP_RATE_LIMIT: st->rate_limit = a->value; return WH_OK;
+  case WH_EP_TIMEOUT_MS: st->timeout_ms = a->value; return WH_OK;
+  case WH_EP_RETRY_SCHEDULE: return set_schedule(st, a->text);
+  default:
+    if (a->text && !(copy = wh__strdup(a->text)))
+      return wh__oom();
+    free(*slot);
+    *slot = copy;
+    return WH_OK;
+  }
+}
+
+int wh_endpoint_set_int(wh_registry *reg, const char *id, int setting, long value)
+{
+  long lo = 0, hi = 0;
+  const char *name = NULL;
+  switch (setting) {
+  case WH_EP_ORDERED: name = "WH_EP_ORDERED"; hi = 1; break;
+  case WH_EP_RATE_LIMIT: name = "WH_EP_RATE_LIMIT"; hi = 100000; break;
+  case WH_EP_TIMEOUT_MS: name = "WH_EP_TIMEOUT_MS"; lo = 1000; hi = 30000; break;
+  case WH_EP_RETRY_SCHEDULE:
+  case WH_EP_PROXY:
+  case WH_EP_CLIENT_CERT:
+    return wh__fail(WH_EINVAL, "endpoint setting %d takes text: use wh_endpoint_set_str", setting);
+  default:
+    return wh__fail(WH_EINVAL, "endpoint setting %d: no such setting", setting);
+  }
+  /* 0 turns a setting off (timeout: back to the dispatcher's). */
+  if (value != 0 && (value < lo || value > hi))
+    return wh__fail(WH_EINVAL, "%s: %ld is outside %ld..%ld (0: not set)", name, value, lo ? lo : 0, hi);
+  setting_arg a = {setting, value, NULL};
+  return modify(reg, id, change_setting, &a);
+}
+
+/* A client certificate file must hold a certificate and its private key, now:
+   not a surprise at the first delivery. */
+static int client_cert_valid(const char *path)
+{
+  if (!*path || strlen(path) > 4096)
+    return wh__fail(WH_EINVAL, "WH_EP_CLIENT_CERT: a path of 1 to 4096 bytes");
+  FILE *f = fopen(path, "r");
+  if (!f)
+    return wh__fail(WH_EINVAL, "WH_EP_CLIENT_CERT \"%.200s\": cannot read it: %s", path, strerror(errno));
+  X509 *cert = PEM_read_X509(f, NULL, NULL, NULL);
+  rewind(f);
+  EVP_PKEY *key = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+  fclose(f);
+  int rc = WH_OK;
+  if (!cert)
+    rc = wh__fail(WH_EINVAL, "WH_EP_CLIENT_CERT \"%.200s\": no PEM certificate in it", path);
+  else if (!key)
+    rc = wh__fail(WH_EINVAL, "WH_EP_CLIENT_CERT \"%.200s\": no unencrypted PEM private key in it", path);
+  else if (X509_check_private_key(cert, key) != 1)
+    rc = wh__fail(WH_EINVAL, "WH_EP_CLIENT_CERT \"%.200s\": the private key does not belong to the certificate",
+                  path);
+  X509_free(cert);
+  EVP_PKEY_free(key);
+  return rc;
+}
+
+int wh_endpoint_set_str(wh_registry *reg, const char *id, int setting, const char *value)
+{
+  int rc = WH_OK;
+  switch (setting) {
+  case WH_EP_RETRY_SCHEDULE:
+    if (value) {
+      int64_t delays[WH__MAX_SCHEDULE];
+      int n;
+      rc = wh__schedule_parse(value, delays, WH__MAX_SCHEDULE, &n);
+    }
+    break;
+  case WH_EP_PROXY:
+    if (value)
+      rc = wh__proxy_validate("WH_EP_PROXY", value, NULL);
+    break;
+  case WH_EP_CLIENT_CERT:
+    if (value)
+      rc = client_cert_valid(value);
+    break;
+  case WH_EP_ORDERED:
+  case WH_EP_RATE_LIMIT:
+  case WH_EP_TIMEOUT_MS:
+    return wh__fail(WH_EINVAL, "endpoint setting %d takes a number: use wh_endpoint_set_int", setting);
+  default:
+    return wh__fail(WH_EINVAL, "endpoint setting %d: no such setting", setting);
+  }
+  if (rc)
+    return rc;
+  setting_arg a = {setting, 0, value};
+  return modify(reg, id, change_setting, &a);
+}
+
 /* ---- reads ------------------------------------------------------------------------- */
 
 wh__endpoint *wh__registry_get(wh_registry *reg, const char *id)
@@ -1088,6 +1255,18 @@ wh__endpoint *wh__registry_get(wh_registry *reg, const char *id)
   wh_registry *root = root_of(reg);
   refresh(root); /* on failure: the endpoints we have */
   pthread_rwlock_rdlock(&root->lock);
+  wh__endpoint *ep = lookup_visible(reg, id);
+  if (ep)
+    wh__endpoint_ref(ep);
+  pthread_rwlock_unlock(&root->lock);
+  return ep;
+}
+
+wh__endpoint *wh__registry_peek(wh_registry *reg, const char *id)
+{
+  wh_registry *root = root_of(reg);
+  if (pthread_rwlock_tryrdlock(&root->lock) != 0)
+    return NULL;
   wh__endpoint *ep = lookup_visible(reg, id);
   if (ep)
     wh__endpoint_ref(ep);
@@ -1139,6 +1318,32 @@ int wh_endpoint_secret(wh_registry *reg, const char *id, char *buf, size_t len)
   return rc;
 }
 
+/* The settings that are set, as an object. For display (shown): the proxy
+   without its password, the certificate's path only; stored: everything. */
+static cJSON *settings_json(const wh__ep_settings *st, int shown)
+{
+  cJSON *o = cJSON_CreateObject();
+  if (!o)
+    return NULL;
+  if (st->ordered)
+    cJSON_AddBoolToObject(o, "ordered", 1);
+  if (st->rate_limit)
+    cJSON_AddNumberToObject(o, "rate_limit", (double)st->rate_limit);
+  if (st->timeout_ms)
+    cJSON_AddNumberToObject(o, "timeout_ms", (double)st->timeout_ms);
+  if (st->retry_schedule)
+    cJSON_AddStringToObject(o, "retry_schedule", st->retry_schedule);
+  if (st->proxy) {
+    char *p = NULL;
+    if (!shown || wh__proxy_validate("proxy", st->proxy, &p) == WH_OK)
+      cJSON_AddStringToObject(o, "proxy", shown ? p : st->proxy);
+    free(p);
+  }
+  if (st->client_cert)
+    cJSON_AddStringToObject(o, "client_cert", st->client_cert);
+  return o;
+}
+
 static cJSON *endpoint_json(const wh__endpoint *ep)
 {
   cJSON *o = cJSON_CreateObject();
@@ -1180,7 +1385,7 @@ static cJSON *endpoint_json(const wh__endpoint *ep)
     cJSON_AddStringToObject(o, "tenant_id", ep->tenant);
   else
     cJSON_AddNullToObject(o, "tenant_id");
-  cJSON_AddItemToObject(o, "settings", cJSON_CreateObject());
+  cJSON_AddItemToObject(o, "settings", settings_json(&ep->set, 1));
   return o;
 }
 
@@ -1287,8 +1492,11 @@ static char *strv_json(char **v, size_t n)
   return s;
 }
 
-int wh__endpoint_encode(const wh__endpoint *ep, char **filters, char **headers, char **secrets)
+int wh__endpoint_encode(const wh__endpoint *ep, char **filters, char **headers, char **secrets, char **settings)
 {
+  cJSON *so = settings_json(&ep->set, 0);
+  *settings = so ? cJSON_PrintUnformatted(so) : NULL;
+  cJSON_Delete(so);
   cJSON *arr = cJSON_CreateArray();
   for (size_t i = 0; arr && i < ep->nsecrets; i++) {
     cJSON *o = cJSON_CreateObject();
@@ -1302,11 +1510,12 @@ int wh__endpoint_encode(const wh__endpoint *ep, char **filters, char **headers, 
   cJSON_Delete(arr);
   *filters = strv_json(ep->filters, ep->nfilters);
   *headers = strv_json(ep->headers, ep->nheaders);
-  if (!*secrets || !*filters || !*headers) {
+  if (!*secrets || !*filters || !*headers || !*settings) {
     free(*secrets);
     free(*filters);
     free(*headers);
-    *secrets = *filters = *headers = NULL;
+    free(*settings);
+    *secrets = *filters = *headers = *settings = NULL;
     return wh__oom();
   }
   return WH_OK;
@@ -1335,6 +1544,29 @@ static int strv_parse(const char *json, char ***out, size_t *n)
   *out = v;
   *n = (size_t)count;
   return 1;
+}
+
+/* The stored settings (written by settings_json), checked as when they were set. */
+static int settings_load(wh__ep_settings *st, const char *json)
+{
+  cJSON *o = cJSON_Parse(json);
+  int ok = cJSON_IsObject(o);
+  for (cJSON *it = ok ? o->child : NULL; ok && it; it = it->next) {
+    if (strcmp(it->string, "ordered") == 0)
+      st->ordered = cJSON_IsTrue(it);
+    else if (strcmp(it->string, "rate_limit") == 0 && cJSON_IsNumber(it))
+      st->rate_limit = (long)it->valuedouble;
+    else if (strcmp(it->string, "timeout_ms") == 0 && cJSON_IsNumber(it))
+      st->timeout_ms = (long)it->valuedouble;
+    else if (strcmp(it->string, "retry_schedule") == 0 && cJSON_IsString(it))
+      ok = set_schedule(st, it->valuestring) == WH_OK;
+    else if (strcmp(it->string, "proxy") == 0 && cJSON_IsString(it))
+      ok = (st->proxy = wh__strdup(it->valuestring)) != NULL;
+    else if (strcmp(it->string, "client_cert") == 0 && cJSON_IsString(it))
+      ok = (st->client_cert = wh__strdup(it->valuestring)) != NULL;
+  }
+  cJSON_Delete(o);
+  return ok;
 }
 
 int wh__endpoint_decode(const wh__endpoint_row *row, wh__endpoint **out)
@@ -1373,6 +1605,8 @@ int wh__endpoint_decode(const wh__endpoint_row *row, wh__endpoint **out)
     }
   }
   cJSON_Delete(secrets);
+  if (ok && row->settings && *row->settings)
+    ok = settings_load(&ep->set, row->settings);
   if (!ok) {
     endpoint_destroy(ep);
     return wh__fail(WH_ESTORE, "store: endpoint \"%.64s\" is stored in a form this library cannot read",

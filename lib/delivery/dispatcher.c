@@ -21,6 +21,7 @@
  */
 #include "dispatch.h"
 #include "http.h"
+#include "resolve.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -74,6 +75,7 @@ struct wh_dispatcher {
   size_t qcap, nq;
   wh__epq *ring;        /* endpoints with work they may start now */
   wh__epq *blocked;     /* endpoints with work, held back by an open breaker */
+  wh__epq *throttled;   /* endpoints with work, waiting for a token of their rate limit */
   wh__delivery **heap;  /* scheduled retries, earliest first */
   size_t nheap, heapcap;
   long pending;         /* deliveries held in memory (for the memory store: all not finished) */
@@ -91,7 +93,10 @@ struct wh_dispatcher {
   int loading, purging, renewing;
   unsigned pick_seq;
   int64_t next_purge_ms, next_renew_ms;
+  wh__resolver *resolver; /* made when a proxied request first needs it (under mu) */
 };
+
+#define RESOLVE_WAIT_MS 20  /* a proxied request whose destination is being looked up waits this long */
 
 #define START_WINDOW 2           /* requests at once to an endpoint that has not answered yet */
 #define DURABLE_WINDOW 20000      /* deliveries in memory at most, with a durable store */
@@ -211,6 +216,7 @@ int wh_dispatcher_set_int(wh_dispatcher *d, wh_option opt, long v)
   case WH_OPT_RETRY_SCHEDULE:
   case WH_OPT_USER_AGENT:
   case WH_OPT_CA_FILE:
+  case WH_OPT_PROXY:
     return wh__fail(WH_EINVAL, "dispatcher option %d takes text: use wh_dispatcher_set_str", (int)opt);
   }
   return wh__fail(WH_EINVAL, "dispatcher option %d: no such option", (int)opt);
@@ -256,6 +262,12 @@ int wh_dispatcher_set_str(wh_dispatcher *d, wh_option opt, const char *v)
     if (v && !*v)
       v = NULL;
     return replace_str(&d->o.ca_file, v);
+  case WH_OPT_PROXY: {
+    if (v && !*v)
+      v = NULL;
+    int rc = v ? wh__proxy_validate("WH_OPT_PROXY", v, NULL) : WH_OK;
+    return rc ? rc : replace_str(&d->o.proxy, v);
+  }
   default:
     return wh__fail(WH_EINVAL, "dispatcher option %d: not a text option (or no such option)", (int)opt);
   }
@@ -381,11 +393,24 @@ static wh__epq *queue_for(wh_dispatcher *d, const char *id)
     return NULL;
   memcpy(q->id, id, strlen(id) + 1);
   q->limit = d->o.max_per_endpoint < START_WINDOW ? d->o.max_per_endpoint : START_WINDOW;
+  /* Its settings from the start (a rate limit must hold from the first request);
+     start() keeps them current. */
+  atomic_init(&q->ep, wh__registry_peek(d->reg, id));
   size_t b = wh__hash_str(id) & (d->qcap - 1);
   q->hnext = d->qtab[b];
   d->qtab[b] = q;
   d->nq++;
   return q;
+}
+
+/* A worker saw a newer version of q's endpoint: q uses its settings from now on. */
+static void queue_sees(wh_dispatcher *d, wh__epq *q, wh__endpoint *ep)
+{
+  wh__endpoint_ref(ep);
+  pthread_mutex_lock(&d->mu);
+  wh__endpoint *old = atomic_exchange_explicit(&q->ep, ep, memory_order_relaxed);
+  pthread_mutex_unlock(&d->mu);
+  wh__endpoint_unref(old);
 }
 
 /* What an endpoint could use now: its window, or less if it has less work. */
@@ -438,9 +463,47 @@ static void ring_add(wh_dispatcher *d, wh__epq *q)
 
 /* Put q where it belongs: in the ring if it has work it may start now, in the
    blocked list if only its breaker holds it back, else in neither. */
+/* WH_EP_RATE_LIMIT: may q start a request now? Fills its token bucket (up to
+   a tenth of a second's worth, at least one, so bursts stay small); when
+   empty, *until is when the next token comes. */
+static int rate_allows(wh__epq *q, int64_t now, int64_t *until)
+{
+  const wh__endpoint *ep = atomic_load_explicit(&q->ep, memory_order_relaxed);
+  long rate = ep ? ep->set.rate_limit : 0;
+  if (rate <= 0) {
+    q->tokens_ms = 0; /* a limit set later starts with a full bucket */
+    return 1;
+  }
+  double cap = rate / 10.0 > 1.0 ? rate / 10.0 : 1.0;
+  if (q->tokens_ms == 0) {
+    q->tokens = cap;
+  } else if (now > q->tokens_ms) {
+    q->tokens += (double)(now - q->tokens_ms) * (double)rate / 1000.0;
+    if (q->tokens > cap)
+      q->tokens = cap;
+  }
+  q->tokens_ms = now;
+  if (q->tokens >= 1.0)
+    return 1;
+  int64_t wait = (int64_t)((1.0 - q->tokens) * 1000.0 / (double)rate) + 1;
+  *until = now + wait;
+  return 0;
+}
+
 static void requeue(wh_dispatcher *d, wh__epq *q, int64_t now)
 {
   int may = q->ready > 0 && q->in_flight < effective_limit(d, q);
+  int64_t until;
+  if (may && !rate_allows(q, now, &until)) {
+    ring_remove(d, q);
+    q->throttle_until = until;
+    if (!q->throttled) {
+      q->throttled = 1;
+      q->throttled_next = d->throttled;
+      d->throttled = q;
+    }
+    return;
+  }
   if (may && !wh__breaker_allows(&q->breaker, q->in_flight, now)) {
     ring_remove(d, q);
     if (!q->blocked && q->breaker.state == WH__BREAKER_OPEN) {
@@ -499,6 +562,18 @@ static int64_t promote_due(wh_dispatcher *d, int64_t now)
       pp = &q->blocked_next;
     }
   }
+  for (wh__epq **pp = &d->throttled; *pp;) {
+    wh__epq *q = *pp;
+    if (q->throttle_until <= now) {
+      *pp = q->throttled_next;
+      q->throttled = 0;
+      requeue(d, q, now);
+    } else {
+      if (q->throttle_until - now < next)
+        next = q->throttle_until - now;
+      pp = &q->throttled_next;
+    }
+  }
   if (d->next_load_ms != INT64_MAX && d->pending < d->window && !d->loading && d->next_load_ms - now < next)
     next = d->next_load_ms - now;
   return next < 0 ? 0 : next;
@@ -506,8 +581,8 @@ static int64_t promote_due(wh_dispatcher *d, int64_t now)
 
 static int idle_now(const wh_dispatcher *d, int64_t now)
 {
-  return d->in_flight == 0 && !d->ring && (d->nheap == 0 || d->heap[0]->due_ms > now) && !d->loading &&
-         !d->load_asked;
+  return d->in_flight == 0 && !d->ring && !d->throttled && (d->nheap == 0 || d->heap[0]->due_ms > now) &&
+         !d->loading && !d->load_asked;
 }
 
 /* ---- results ------------------------------------------------------------------------- */
@@ -605,18 +680,21 @@ static void decide(wh_dispatcher *d, wh__delivery *dl, const wh__outcome *out, i
              (long long)((now - q->failing_since) / 1000));
     return;
   }
-  if (out->connect_failed && out->duration_ms < 1000 && !dl->fast_retry_used) {
+  const wh__endpoint *ep = atomic_load_explicit(&q->ep, memory_order_relaxed);
+  int nschedule = WH__NSCHEDULE_OF(o, ep);
+  /* A schedule of "" is one attempt: not even the immediate retry. */
+  if (out->connect_failed && out->duration_ms < 1000 && !dl->fast_retry_used && nschedule > 0) {
     dl->fast_retry_used = 1;
     v->outcome = WH_RETRYING;
     v->next_ms = now;
     return;
   }
-  if (dl->retries_used >= o->nschedule) {
+  if (dl->retries_used >= nschedule) {
     v->outcome = WH_FAILED;
     return;
   }
   wh__retry_input in = {
-    .scheduled_ms = o->schedule[dl->retries_used],
+    .scheduled_ms = WH__SCHEDULE_OF(o, ep)[dl->retries_used],
     .jitter_pct = o->jitter_pct,
     .r01 = wh__rand01(),
     .throttled = wh__is_throttle_status(out->http_status),
@@ -788,6 +866,51 @@ static void xfer_put(worker *w, wh__xfer *x)
   w->free_xfers = x;
 }
 
+/* A picked delivery goes back to wait, as if never picked (no attempt used). */
+static void unpick(worker *w, wh__delivery *dl, int64_t due_ms)
+{
+  wh_dispatcher *d = w->d;
+  pthread_mutex_lock(&d->mu);
+  dl->q->in_flight--;
+  d->in_flight--;
+  w->in_flight--;
+  dl->due_ms = due_ms;
+  if (!heap_push(d, dl))
+    ready_push(d, dl, wh__now_ms());
+  requeue(d, dl->q, wh__now_ms());
+  pthread_mutex_unlock(&d->mu);
+}
+
+/* Through a proxy, the policy judges the destination's addresses before the
+   request leaves (resolve.c). 1: go on. 0: not now; with out->error set, an
+   outcome to settle (refused, or the name does not resolve), else the delivery
+   was put back to wait for the lookup. */
+static int proxy_destination_allowed(worker *w, wh__delivery *dl, const wh__endpoint *ep, wh__outcome *out)
+{
+  wh_dispatcher *d = w->d;
+  int trusted;
+  if (d->o.allow_private || !wh__xfer_proxy(&d->o, ep, &trusted))
+    return 1;
+  pthread_mutex_lock(&d->mu);
+  int rc = d->resolver ? WH_OK : wh__resolver_new(&d->resolver);
+  pthread_mutex_unlock(&d->mu);
+  char why[256];
+  int v = rc ? WH__RESOLVE_FAILED : wh__resolver_check(d->resolver, ep->url, why, sizeof why);
+  if (rc)
+    snprintf(why, sizeof why, "%s", wh_error_last());
+  if (v == WH__RESOLVE_OK)
+    return 1;
+  if (v == WH__RESOLVE_PENDING) {
+    unpick(w, dl, wh__now_ms() + RESOLVE_WAIT_MS);
+    return 0;
+  }
+  out->started_ms = wh__now_ms();
+  out->policy_refused = v == WH__RESOLVE_REFUSED;
+  out->connect_failed = v == WH__RESOLVE_FAILED;
+  snprintf(out->error, sizeof out->error, "%s", why);
+  return 0;
+}
+
 /* Start one picked delivery, or settle it at once when it cannot be sent. */
 static void start(worker *w, wh__delivery *dl)
 {
@@ -809,6 +932,14 @@ static void start(worker *w, wh__delivery *dl)
   }
   if (atomic_load_explicit(&dl->q->enabled_ms, memory_order_relaxed) != ep->enabled_ms)
     atomic_store_explicit(&dl->q->enabled_ms, ep->enabled_ms, memory_order_relaxed);
+  if (atomic_load_explicit(&dl->q->ep, memory_order_relaxed) != ep)
+    queue_sees(d, dl->q, ep);
+  if (!proxy_destination_allowed(w, dl, ep, &out)) {
+    wh__endpoint_unref(ep);
+    if (out.error[0])
+      complete(w, dl, &out);
+    return;
+  }
   wh__xfer *x = xfer_get(w);
   int rc = x ? wh__xfer_setup(x, &d->o, dl, ep) : wh__oom(); /* x holds ep from here */
   if (!x)
@@ -865,6 +996,8 @@ static int pick(worker *w, wh__delivery **batch, int max, int64_t *wait_ms)
     }
     first_full = NULL;
     wh__delivery *dl = ready_pop(q);
+    if (q->tokens_ms)
+      q->tokens -= 1.0; /* a rate-limited endpoint: one request, one token */
     q->in_flight++;
     q->picked++;
     d->in_flight++;
@@ -1704,12 +1837,15 @@ void wh_dispatcher_free(wh_dispatcher *d)
       next = q->hnext;
       while (q->ready)
         free_delivery(ready_pop(q));
+      wh__endpoint_unref(atomic_load(&q->ep));
       free(q);
     }
   }
   free(d->qtab);
+  wh__resolver_free(d->resolver);
   free(d->o.user_agent);
   free(d->o.ca_file);
+  free(d->o.proxy);
   pthread_cond_destroy(&d->idle_cv);
   pthread_mutex_destroy(&d->mu);
   wh__registry_unref(d->reg);

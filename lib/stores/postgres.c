@@ -74,6 +74,11 @@ static const char *const migrations[] = {
   "ALTER TABLE webhook.endpoint DROP CONSTRAINT endpoint_name_key;"
   "CREATE UNIQUE INDEX endpoint_tenant_name ON webhook.endpoint((coalesce(tenant_id, '')), name);"
   "ALTER TABLE webhook.message ADD COLUMN flags smallint NOT NULL DEFAULT 0;",
+  /* 3 (1.1): per-endpoint settings; deliveries of an ordered endpoint carry their
+     resource_id as the key they are ordered by. */
+  "ALTER TABLE webhook.endpoint ADD COLUMN settings text;"
+  "ALTER TABLE webhook.delivery ADD COLUMN order_key text;"
+  "CREATE INDEX delivery_order ON webhook.delivery(ep_id, order_key, id) WHERE state = 0 AND order_key IS NOT NULL;",
 };
 
 typedef struct {
@@ -283,18 +288,19 @@ static int announce(pstore *s, wh__job *j)
 static int do_put_ep(pstore *s, wh__job *j)
 {
   const wh__endpoint *ep = j->u.ep;
-  char *f = NULL, *h = NULL, *sec = NULL, created[24];
-  if (wh__endpoint_encode(ep, &f, &h, &sec) != WH_OK)
+  char *f = NULL, *h = NULL, *sec = NULL, *set = NULL, created[24];
+  if (wh__endpoint_encode(ep, &f, &h, &sec, &set) != WH_OK)
     return wh__job_fail(j, "out of memory");
   i64(created, ep->created_ms);
   const char *p[] = {ep->id, ep->name, ep->url, ep->description, ep->enabled ? "t" : "f", ep->disabled_reason,
-                     created, f, h, sec, ep->tenant};
+                     created, f, h, sec, ep->tenant, set};
   PGresult *res = q(s->w,
                     "INSERT INTO webhook.endpoint(id, name, url, description, enabled, disabled_reason, created_ms,"
-                    " filters, headers, secrets, tenant_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+                    " filters, headers, secrets, tenant_id, settings)"
+                    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
                     " ON CONFLICT (id) DO UPDATE SET name = $2, url = $3, description = $4, enabled = $5,"
-                    " disabled_reason = $6, filters = $8, headers = $9, secrets = $10",
-                    11, p);
+                    " disabled_reason = $6, filters = $8, headers = $9, secrets = $10, settings = $12",
+                    12, p);
   int rc = WH_OK;
   if (!ok(res)) {
     const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
@@ -309,6 +315,7 @@ static int do_put_ep(pstore *s, wh__job *j)
   free(f);
   free(h);
   free(sec);
+  free(set);
   return rc ? rc
             : announce(s, j);
 }
@@ -653,7 +660,7 @@ static int p_load_endpoints(wh__store *base, int (*add)(void *, const wh__endpoi
   pthread_mutex_lock(&s->rmu);
   PGresult *res = read_q(s,
                          "SELECT id, name, url, description, enabled, disabled_reason, created_ms, filters, headers,"
-                         " secrets, tenant_id FROM webhook.endpoint ORDER BY seq",
+                         " secrets, tenant_id, settings FROM webhook.endpoint ORDER BY seq",
                          0, NULL, "reading endpoints", &rc);
   for (int r = 0; res && rc == WH_OK && r < PQntuples(res); r++) {
     wh__endpoint_row row = {
@@ -668,6 +675,7 @@ static int p_load_endpoints(wh__store *base, int (*add)(void *, const wh__endpoi
       .headers = PQgetvalue(res, r, 8),
       .secrets = PQgetvalue(res, r, 9),
       .tenant_id = PQgetisnull(res, r, 10) ? NULL : PQgetvalue(res, r, 10),
+      .settings = PQgetisnull(res, r, 11) ? NULL : PQgetvalue(res, r, 11),
     };
     rc = add(ud, &row);
   }

@@ -43,6 +43,11 @@ static const char *const migrations[] = {
   /* 2 (1.1): endpoints belong to a tenant (NULL: the platform); test events. */
   "ALTER TABLE wh_endpoint ADD COLUMN tenant_id TEXT;"
   "ALTER TABLE wh_message ADD COLUMN flags INTEGER NOT NULL DEFAULT 0;",
+  /* 3 (1.1): per-endpoint settings; deliveries of an ordered endpoint carry their
+     resource_id as the key they are ordered by. */
+  "ALTER TABLE wh_endpoint ADD COLUMN settings TEXT;"
+  "ALTER TABLE wh_delivery ADD COLUMN order_key TEXT;"
+  "CREATE INDEX wh_delivery_order ON wh_delivery(ep_id, order_key, id) WHERE state = 0 AND order_key IS NOT NULL;",
 };
 #define SCHEMA_VERSION ((int)WH__COUNT(migrations) + 1)
 
@@ -219,18 +224,19 @@ static int do_record(sstore *s, wh__job *j)
 static int do_put_ep(sstore *s, wh__job *j)
 {
   const wh__endpoint *ep = j->u.ep;
-  char *f = NULL, *h = NULL, *sec = NULL;
-  if (wh__endpoint_encode(ep, &f, &h, &sec) != WH_OK) {
+  char *f = NULL, *h = NULL, *sec = NULL, *set = NULL;
+  if (wh__endpoint_encode(ep, &f, &h, &sec, &set) != WH_OK) {
     snprintf(j->err, sizeof j->err, "%s", wh_error_last());
     return j->rc = WH_ENOMEM;
   }
   int rc = run(s,
                "INSERT INTO wh_endpoint(id, name, url, description, enabled, disabled_reason, created_ms, filters,"
-               " headers, secrets, tenant_id) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+               " headers, secrets, tenant_id, settings) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
                " ON CONFLICT(id) DO UPDATE SET name = ?2, url = ?3, description = ?4, enabled = ?5,"
-               " disabled_reason = ?6, filters = ?8, headers = ?9, secrets = ?10",
-               "ttttititttt", ep->id, ep->name, ep->url, ep->description, (int64_t)ep->enabled,
-               ep->disabled_reason, ep->created_ms, f, h, sec, ep->tenant);
+               " disabled_reason = ?6, filters = ?8, headers = ?9, secrets = ?10, settings = ?12",
+               "ttttitittttt", ep->id, ep->name, ep->url, ep->description, (int64_t)ep->enabled,
+               ep->disabled_reason, ep->created_ms, f, h, sec, ep->tenant, set);
+  free(set);
   free(f);
   free(h);
   free(sec);
@@ -535,7 +541,7 @@ static int s_load_endpoints(wh__store *base, int (*add)(void *, const wh__endpoi
   pthread_mutex_lock(&s->rmu);
   if (sqlite3_prepare_v2(s->rdb,
                          "SELECT id, name, url, description, enabled, disabled_reason, created_ms, filters,"
-                         " headers, secrets, tenant_id FROM wh_endpoint ORDER BY rowid",
+                         " headers, secrets, tenant_id, settings FROM wh_endpoint ORDER BY rowid",
                          -1, &st, NULL) != SQLITE_OK) {
     int rc = db_fail(s->rdb, s->path, "reading endpoints");
     pthread_mutex_unlock(&s->rmu);
@@ -555,6 +561,7 @@ static int s_load_endpoints(wh__store *base, int (*add)(void *, const wh__endpoi
       .headers = (const char *)sqlite3_column_text(st, 8),
       .secrets = (const char *)sqlite3_column_text(st, 9),
       .tenant_id = (const char *)sqlite3_column_text(st, 10),
+      .settings = (const char *)sqlite3_column_text(st, 11),
     };
     rc = add(ud, &row);
   }
@@ -729,8 +736,11 @@ static int prepare_schema(sstore *s)
 {
   sqlite3 *db = s->wdb;
   sqlite3_stmt *st;
-  /* The first read tells a corrupt or foreign (non-SQLite) file apart. */
-  if (sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_master", -1, &st, NULL) != SQLITE_OK)
+  /* The first read tells a corrupt or foreign (non-SQLite) file apart. A file
+     holding only a receiver's seen ids (wh_incoming_*, incoming/seen_sqlite.c)
+     counts as empty: both may share one file, opened in either order. */
+  if (sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_master WHERE tbl_name NOT LIKE 'wh\\_incoming\\_%' ESCAPE '\\'",
+                         -1, &st, NULL) != SQLITE_OK)
     return db_fail(db, s->path, "reading the schema");
   int step = sqlite3_step(st);
   int tables = step == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;

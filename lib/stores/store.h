@@ -83,11 +83,11 @@ typedef struct {
   const char *id, *tenant_id, *name, *url, *description, *disabled_reason;
   int enabled;
   int64_t created_ms;
-  const char *filters, *headers, *secrets;
+  const char *filters, *headers, *secrets, *settings;
 } wh__endpoint_row;
 
 /* registry.c: an endpoint to and from its stored form. */
-int wh__endpoint_encode(const wh__endpoint *ep, char **filters, char **headers, char **secrets);
+int wh__endpoint_encode(const wh__endpoint *ep, char **filters, char **headers, char **secrets, char **settings);
 int wh__endpoint_decode(const wh__endpoint_row *row, wh__endpoint **out);
 
 typedef struct wh__store_ops {
