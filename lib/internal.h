@@ -23,6 +23,17 @@ int wh__failv(int code, const char *fmt, va_list ap);
 /* Out of memory: a fixed message, no allocation. */
 int wh__oom(void);
 
+/* ---- fork (fork.c) ------------------------------------------------------- */
+
+/* The current fork generation, watching for fork() from now on: an object
+   created now keeps it and is the parent's once wh__forked(gen) says so. */
+unsigned wh__fork_watch(void);
+extern atomic_uint wh__fork_gen;
+static inline bool wh__forked(unsigned gen)
+{
+  return atomic_load_explicit(&wh__fork_gen, memory_order_relaxed) != gen;
+}
+
 /* ---- time, randomness, ids, encodings (util.c) ---------------------------- */
 
 int64_t wh__now_us(void);   /* wall clock, microseconds since the epoch */
