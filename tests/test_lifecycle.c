@@ -125,7 +125,7 @@ static void probe_cb(const wh_result *r, void *ud)
 typedef struct {
   wh_dispatcher *d;
   atomic_int stop;
-  long emitted;
+  atomic_long emitted;
 } emitter;
 
 static void *emit_loop(void *arg)
@@ -133,7 +133,7 @@ static void *emit_loop(void *arg)
   emitter *e = arg;
   while (!atomic_load(&e->stop)) {
     if (wh_dispatcher_emit(e->d, h_person_event(NULL, NULL), NULL, 0) == WH_OK)
-      e->emitted++;
+      atomic_fetch_add(&e->emitted, 1);
     h_sleep_ms(1);
   }
   return NULL;
@@ -186,7 +186,7 @@ static void swap_under_load(void)
   /* The swaps did find callbacks running: the wait was exercised. */
   CHECK(busy_at_swap > 0);
   printf("swap: %d swaps, %d found the old callback running, %ld calls, %ld emitted\n", swaps, busy_at_swap,
-         calls, e.emitted);
+         calls, atomic_load(&e.emitted));
   CHECK_OK(wh_dispatcher_drain(d, 10000));
   wh_dispatcher_free(d);
   wh_registry_free(reg);
