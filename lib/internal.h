@@ -39,6 +39,9 @@ static inline bool wh__forked(unsigned gen)
 int64_t wh__now_us(void);   /* wall clock, microseconds since the epoch */
 int64_t wh__now_ms(void);   /* wall clock, milliseconds since the epoch */
 int64_t wh__mono_ms(void);  /* monotonic clock, milliseconds */
+struct timespec;
+/* CLOCK_MONOTONIC now + timeout_ms, for waits on condition variables set to that clock. */
+void wh__deadline_after(struct timespec *ts, int timeout_ms);
 /* "2024-03-26T18:53:16.818Z" for unix milliseconds. */
 void wh__iso_ms(int64_t ms, char out[64]);
 

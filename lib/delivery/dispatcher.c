@@ -1716,17 +1716,6 @@ int wh_emit(wh_event *ev)
   return wh_dispatcher_emit(d, ev, NULL, 0);
 }
 
-static void deadline_after(struct timespec *ts, int timeout_ms)
-{
-  clock_gettime(CLOCK_MONOTONIC, ts);
-  ts->tv_sec += timeout_ms / 1000;
-  ts->tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-  if (ts->tv_nsec >= 1000000000L) {
-    ts->tv_sec++;
-    ts->tv_nsec -= 1000000000L;
-  }
-}
-
 int wh_dispatcher_drain(wh_dispatcher *d, int timeout_ms)
 {
   int rc0 = wh__dispatcher_check(d, "drain");
@@ -1735,7 +1724,7 @@ int wh_dispatcher_drain(wh_dispatcher *d, int timeout_ms)
   if (in_callback == d)
     return wh__fail(WH_ESTATE, "drain: not from inside the dispatcher's own callback (it would wait on itself)");
   struct timespec deadline;
-  deadline_after(&deadline, timeout_ms < 0 ? 0 : timeout_ms);
+  wh__deadline_after(&deadline, timeout_ms < 0 ? 0 : timeout_ms);
   int rc = WH_OK;
   pthread_mutex_lock(&d->mu);
   if (d->state != ST_RUNNING || d->aborting) {
@@ -1745,7 +1734,7 @@ int wh_dispatcher_drain(wh_dispatcher *d, int timeout_ms)
   while (!idle_now(d, wh__now_ms())) {
     /* Wake at least every 100 ms: a retry may come due with no worker event. */
     struct timespec t, now;
-    deadline_after(&t, 100);
+    wh__deadline_after(&t, 100);
     int bounded = timeout_ms >= 0;
     if (bounded && (t.tv_sec > deadline.tv_sec || (t.tv_sec == deadline.tv_sec && t.tv_nsec > deadline.tv_nsec)))
       t = deadline;
@@ -1783,7 +1772,7 @@ int wh_dispatcher_stop(wh_dispatcher *d, int timeout_ms)
     d->store->ops->on_work(d->store, NULL, NULL);
   pthread_mutex_lock(&d->mu);
   struct timespec deadline;
-  deadline_after(&deadline, timeout_ms < 0 ? 0 : timeout_ms);
+  wh__deadline_after(&deadline, timeout_ms < 0 ? 0 : timeout_ms);
   int rc = WH_OK;
   while (d->in_flight > 0) {
     if (pthread_cond_timedwait(&d->idle_cv, &d->mu, &deadline) == ETIMEDOUT) {

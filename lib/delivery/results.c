@@ -151,22 +151,11 @@ void wh__results_close(wh__results *q)
   pthread_mutex_unlock(&q->mu);
 }
 
-static void deadline_after(struct timespec *ts, int timeout_ms)
-{
-  clock_gettime(CLOCK_MONOTONIC, ts);
-  ts->tv_sec += timeout_ms / 1000;
-  ts->tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-  if (ts->tv_nsec >= 1000000000L) {
-    ts->tv_sec++;
-    ts->tv_nsec -= 1000000000L;
-  }
-}
-
 int wh__results_next(wh__results *q, int timeout_ms, wh_result **out)
 {
   struct timespec deadline;
   if (timeout_ms > 0)
-    deadline_after(&deadline, timeout_ms);
+    wh__deadline_after(&deadline, timeout_ms);
   pthread_mutex_lock(&q->mu);
   q->waiters++;
   int timed_out = 0;
