@@ -296,21 +296,35 @@ static void log_registration(void)
 
 /* ---- 3. free order ------------------------------------------------------------------------ */
 
-/* Registry and dispatchers freed in every order: never started, running with
-   deliveries in flight (the receiver holds them) and pending, stopped. */
+/* Registry, tenant view and dispatchers freed in every order: never started,
+   running with deliveries in flight (the receiver holds them) and pending,
+   stopped. What is left keeps working. */
+static const char *tenant = "be461bd7-2d91-41c6-ab29-4389066bcc71"; /* h_person_event's */
+
+static void view_still_works(wh_registry *view)
+{
+  char *list = NULL;
+  CHECK_OK(wh_endpoint_list_json(view, &list));
+  CHECK(list && strstr(list, tenant));
+  wh_free(list);
+}
+
 static void free_orders(const char *store_name)
 {
   char store[512];
   if (store_name)
     sqlite_store(store, sizeof store, store_name);
   for (int order = 0; order < 6; order++) {
-    wh_registry *reg;
+    wh_registry *reg, *view;
     CHECK_OK(wh_registry_open(&reg, store_name ? store : NULL));
-    char id[WH_ID_MAX], path[64];
+    CHECK_OK(wh_registry_open_tenant(&view, reg, tenant));
+    char id[WH_ID_MAX], path[64], url[256];
     snprintf(path, sizeof path, "/free-order-%s-%d", store_name ? store_name : "mem", order);
     char name[64];
     snprintf(name, sizeof name, "free-order-%d", order);
     add_ep(reg, name, path, id);
+    rcv_url(R, path, url, sizeof url);
+    CHECK_OK(wh_endpoint_add(view, name, url, NULL, NULL, 0)); /* the tenant's own */
     rcv_spec stall = {.kind = RCV_STALL, .ms = 3000};
     rcv_script(R, path, &stall);
     wh_dispatcher *a = plain_dispatcher(reg, 2), *b = plain_dispatcher(reg, 1);
@@ -326,20 +340,25 @@ static void free_orders(const char *store_name)
       CHECK(rc == WH_OK || rc == WH_ETIMEOUT);
     }
     switch (order % 3) {
-    case 0: /* registry first */
+    case 0: /* the registry first, then its view */
       wh_registry_free(reg);
+      view_still_works(view);
+      wh_registry_free(view);
       wh_dispatcher_free(a);
       wh_dispatcher_free(b);
       break;
-    case 1: /* registry between the dispatchers */
+    case 1: /* between the dispatchers */
       wh_dispatcher_free(b);
+      wh_registry_free(view);
       wh_registry_free(reg);
       wh_dispatcher_free(a);
       break;
-    default: /* registry last */
+    default: /* the dispatchers first, the view last */
       wh_dispatcher_free(a);
       wh_dispatcher_free(b);
       wh_registry_free(reg);
+      view_still_works(view);
+      wh_registry_free(view);
       break;
     }
     rcv_script_clear(R, path);
