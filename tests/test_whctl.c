@@ -142,6 +142,8 @@ int main(int argc, char **argv)
   CHECK_INT(whctl(NULL), 2);
   CHECK_INT(whctl("endpoints", "frobnicate", NULL), 2);
   HAS(err, "usage:");
+  CHECK_INT(whctl("--help", NULL), 0);
+  HAS(out, "endpoints add NAME URL");
 
   /* add, list, show. */
   CHECK_INT(whctl("endpoints", "add", "CRM people sync", url, "--description", "People to the CRM", "--filter",

@@ -44,7 +44,7 @@ typedef struct {
   /* command options */
   const char *description, *endpoint, *since, *limit, *grace;
   const char *filters[64];
-  int nfilters, rotate;
+  int nfilters, rotate, help;
   const char *words[8];
   int nwords;
   /* opened */
@@ -52,7 +52,7 @@ typedef struct {
   wh_dispatcher *d;
 } ctl;
 
-static int usage(void)
+static int usage_to(FILE *f, int code)
 {
   fputs("usage: whctl [--store STORE] [--tenant T] [--json] [--wait SECONDS] [--allow-private] COMMAND\n"
         "commands:\n"
@@ -66,9 +66,11 @@ static int usage(void)
         "  failed EP_ID [--since TIME] [--limit N]\n"
         "  recover EP_ID [--since TIME]\n"
         "STORE: sqlite:PATH, postgresql://... or memory: (default: $WEBHOOK_STORE). See whctl(1).\n",
-        stderr);
-  return EXIT_USAGE;
+        f);
+  return code;
 }
+
+static int usage(void) { return usage_to(stderr, EXIT_USAGE); }
 
 static void fail(const char *fmt, ...)
 {
@@ -553,7 +555,7 @@ static int parse(ctl *c, int argc, char **argv)
     else if (strcmp(a, "--rotate") == 0)
       c->rotate = 1;
     else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)
-      return 0;
+      c->help = 1;
     else if (strcmp(a, "--store") == 0)
       slot = &c->store;
     else if (strcmp(a, "--tenant") == 0)
@@ -625,7 +627,10 @@ static int open_store(ctl *c)
 int main(int argc, char **argv)
 {
   ctl c = {.wait_s = 30};
-  if (!parse(&c, argc, argv))
+  int parsed = parse(&c, argc, argv);
+  if (c.help)
+    return usage_to(stdout, EXIT_DONE);
+  if (!parsed)
     return usage();
   if (!c.store)
     c.store = getenv("WEBHOOK_STORE");
