@@ -12,6 +12,9 @@
 #include <cjson/cJSON.h>
 #include <webhook/webhook.h>
 
+#ifdef WH_TEST_WITH_PG
+#include <libpq-fe.h>
+#endif
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -588,6 +591,53 @@ static void concurrent(void)
   wh_registry_free(reg);
 }
 
+#ifdef WH_TEST_WITH_PG
+/* What can fail only while changing (the store) is undone: a PostgreSQL
+   trigger refuses some writes, so a request fails half way, for real. */
+static void undone_on_store_failure(const char *pg)
+{
+  PGconn *c = PQconnectdb(pg);
+  PQclear(PQexec(c, "SET client_min_messages = warning"));
+  PQclear(PQexec(c, "DROP SCHEMA IF EXISTS webhook CASCADE"));
+  wh_registry *reg;
+  CHECK_OK(wh_registry_open(&reg, pg)); /* makes the schema */
+  PGresult *res = PQexec(c,
+    "CREATE FUNCTION webhook.refuse() RETURNS trigger AS $$ BEGIN"
+    " IF NEW.url = 'https://refused.example.com/' OR NEW.headers LIKE '%X-Refuse%' THEN"
+    " RAISE EXCEPTION 'refused by test_admin'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql;"
+    "CREATE TRIGGER refuse BEFORE INSERT OR UPDATE ON webhook.endpoint FOR EACH ROW EXECUTE FUNCTION webhook.refuse();");
+  CHECK(PQresultStatus(res) == PGRES_COMMAND_OK);
+  if (PQresultStatus(res) != PGRES_COMMAND_OK)
+    fprintf(stderr, "trigger: %s\n", PQerrorMessage(c));
+  PQclear(res);
+
+  /* POST: added, then its header cannot be stored: the endpoint goes again. */
+  call(reg, NULL, "POST", "/endpoints",
+       "{\"name\":\"half\",\"url\":\"https://ok.example.com/\",\"headers\":{\"X-Refuse\":\"1\"}}");
+  EXPECT(503, "store_failed");
+  CHECK_INT(count_endpoints(reg), 0);
+
+  /* PATCH: the name changes, the URL cannot be stored: the name comes back. */
+  call(reg, NULL, "POST", "/endpoints", "{\"name\":\"whole\",\"url\":\"https://ok.example.com/\"}");
+  EXPECT(201, NULL);
+  char id[WH_ID_MAX], path[128], *before, *after;
+  snprintf(id, sizeof id, "%s", str(doc, "id"));
+  snprintf(path, sizeof path, "/endpoints/%s", id);
+  CHECK_OK(wh_endpoint_get_json(reg, id, &before));
+  call(reg, NULL, "PATCH", path,
+       "{\"name\":\"renamed\",\"description\":\"changed\",\"url\":\"https://refused.example.com/\"}");
+  EXPECT(503, "store_failed");
+  CHECK(strstr(err_message(), "refused by test_admin") != NULL);
+  CHECK_OK(wh_endpoint_get_json(reg, id, &after));
+  CHECK_STR(after, before);
+  wh_free(before);
+  wh_free(after);
+  wh_registry_free(reg);
+  PQclear(PQexec(c, "DROP SCHEMA IF EXISTS webhook CASCADE"));
+  PQfinish(c);
+}
+#endif
+
 int main(void)
 {
   wh_registry *reg;
@@ -602,6 +652,12 @@ int main(void)
   wh_registry_free(reg);
   concurrent();
   deliveries();
+#ifdef WH_TEST_WITH_PG
+  const char *pg = getenv("WH_TEST_PG");
+  CHECK(pg != NULL);
+  if (pg)
+    undone_on_store_failure(pg);
+#endif
   cJSON_Delete(doc);
   wh_free(text);
   return check_done("test_admin");
