@@ -103,6 +103,18 @@ function checkAnswer(method, p, status, text, label) {
   ok(validate(body), `${label}: body valid for ${schemaKey}: ${JSON.stringify(validate.errors)} in ${text.slice(0, 300)}`);
 }
 
+function checkRequest(method, p, body, label) {
+  const t = templates.find((x) => x.re.test(p.split('?')[0]));
+  const op = t && spec.paths[t.template][method.toLowerCase()];
+  const content = op && op.requestBody && op.requestBody.content['application/json'];
+  if (!ok(content, `${label}: ${method} ${p} declares a JSON request body`)) return;
+  const key = `request ${method} ${t.template}`;
+  if (!compiled.has(key))
+    compiled.set(key, ajv.compile(JSON.parse(JSON.stringify(content.schema).replaceAll('"#/components/schemas/', '"api#/$defs/'))));
+  const validate = compiled.get(key);
+  ok(validate(body), `${label}: the request is valid for ${key}: ${JSON.stringify(validate.errors)}`);
+}
+
 // One request: checked against the document, and against what the session expects.
 async function call(server, label, method, p, { tenant, body, raw, expect } = {}) {
   const headers = {};
@@ -114,6 +126,8 @@ async function call(server, label, method, p, { tenant, body, raw, expect } = {}
   const res = await fetch(`${server.url}/api${p}`, { method, headers, body: payload });
   const text = await res.text();
   checkAnswer(method, p, res.status, text, label);
+  // A request the server took must be one the document describes (no drift the other way).
+  if (res.status < 300 && body !== undefined) checkRequest(method, p, body, label);
   if (expect !== undefined)
     ok(res.status === expect, `${label}: expected ${expect}, got ${res.status}: ${text.slice(0, 300)}`);
   let data = null;
