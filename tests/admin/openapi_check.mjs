@@ -12,7 +12,8 @@
 //    body must be valid against the declared schema (Ajv, JSON Schema 2020-12,
 //    the dialect of OpenAPI 3.1). A wrong method (405) or an unknown path (404
 //    no_route), which the document cannot declare for a route it does not
-//    have, must be an Error.
+//    have, must be an Error. Every request the server took must be valid
+//    against the request schema the document declares (no drift either way).
 // 3. Every operation of the document must have been answered with a 2xx, and
 //    every error code of the list below must have been seen.
 import fs from 'node:fs';
