@@ -11,9 +11,12 @@
 // fail (the receiver answers 500; one attempt), sees the failed delivery and
 // its attempt log, replays it once the receiver is fixed and sees it
 // delivered, reveals and rotates the secret, and checks every form field has a
-// label. CHROMIUM (default /usr/bin/chromium) names the browser.
+// label; axe-core (the accessibility rules engine) finds no violation of WCAG
+// 2.1 A/AA on the page, with the form open and with the details shown.
+// CHROMIUM (default /usr/bin/chromium) names the browser.
 import fs from 'node:fs';
 import path from 'node:path';
+import { createRequire } from 'node:module';
 import puppeteer from 'puppeteer-core';
 import { startServer, startReceiver, tempDir } from './support.mjs';
 
@@ -65,6 +68,17 @@ async function waitText(page, sel, needle, what) {
     return ok(false, `${what}: "${needle}" never appeared in ${sel} (it shows "${got}")`);
   }
 }
+// axe-core's WCAG 2.1 A and AA rules on the page as it is now.
+const axeSource = fs.readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+async function accessible(page, what) {
+  await page.evaluate(axeSource);
+  const found = await page.evaluate(async () => {
+    const r = await window.axe.run(document, { runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] });
+    return r.violations.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).join(', ')})`);
+  });
+  ok(found.length === 0, `${what}: no accessibility violation (axe-core): ${found.join('; ')}`);
+}
+
 // Press Tab until the element with this id has the focus (at most 30 times).
 async function tabTo(page, id) {
   for (let i = 0; i < 30; i++) {
@@ -84,6 +98,7 @@ try {
   ok((await page.title()).includes('Outgoing webhooks'), 'the page is the Outgoing webhooks screen');
   await waitText(page, '#empty', 'No webhooks yet', 'an empty account says so');
 
+  await accessible(page, 'the empty list');
   // Every form field has a label (and the icon-free buttons have names).
   const unlabelled = await page.$$eval('input, textarea, select', (els) =>
     els.filter((e) => !(e.labels && e.labels.length) && !e.getAttribute('aria-label')).map((e) => e.id || e.name));
@@ -111,6 +126,7 @@ try {
   ok(await page.$eval('#url', (e) => e.getAttribute('aria-describedby').includes('url-error')),
      'the error is tied to the field (aria-describedby)');
   ok((await focused(page)) === 'url', 'the focus goes to the field in error');
+  await accessible(page, 'the form with an error');
   ok(await page.$eval('#name-error', (e) => e.hidden), 'the other fields show no error');
   await page.keyboard.down('Control');
   await page.keyboard.press('KeyA');
@@ -164,6 +180,7 @@ try {
   await page.click(`#${failedRow} button[aria-label^="Replay"]`);
   await waitText(page, '#status', 'Delivered (HTTP 200)', 'the replay is delivered, in the page');
   await waitText(page, '#log-summary', 'delivered', 'the attempt log says delivered');
+  await accessible(page, 'the list with the details and the attempt log');
   ok(rcv.requests.length === before + 1, 'the receiver got the replay');
   ok(await page.$eval('#failed-empty', (e) => !e.hidden), 'no failed delivery is left');
 
