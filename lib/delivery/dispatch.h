@@ -22,6 +22,7 @@ typedef struct wh__delivery {
   int32_t attempt;      /* attempts made so far */
   uint8_t retries_used; /* schedule entries consumed (at most WH__MAX_SCHEDULE) */
   uint8_t fast_retry_used; /* the one immediate retry after a fast connection failure */
+  uint8_t ordered;      /* one of a chain (WH_EP_ORDERED): its leaving lets the next one go */
   /* 56 bytes: one malloc chunk of 64 per pending delivery */
 } wh__delivery;
 
@@ -75,6 +76,7 @@ typedef struct wh__opts {
   int allow_private;
   long queue_limit;
   char *user_agent, *ca_file, *proxy;
+  struct wh__share *share;  /* TLS sessions and DNS answers shared by the dispatcher's transfers (http.c) */
   int jitter_pct;
   int64_t disable_after_ms, breaker_window_ms, breaker_cooldown_ms, throttle_min_ms;
   int retention_days;

@@ -186,15 +186,27 @@ static int enqueue_one(sstore *s, wh__job *j, const wh__enq *e)
   if (run(s, "INSERT INTO wh_message(id, event_type, body, created_ms, flags) VALUES(?, ?, ?, ?, ?)", "ttbii",
           m->id, m->type, m->body, (int)m->len, m->created_ms, (int64_t)m->flags) != SQLITE_DONE)
     return job_fail(j, db, "saving the message");
-  for (size_t i = 0; i < e->n; i++) {
+  const char *kp;
+  size_t kl;
+  char *key = NULL;
+  if (e->ordered && wh__msg_order_key(m, &kp, &kl) && !(key = wh__strndup(kp, kl))) {
+    snprintf(j->err, sizeof j->err, "out of memory");
+    return j->rc = WH_ENOMEM;
+  }
+  int rc = WH_OK;
+  for (size_t i = 0; i < e->n && !rc; i++) {
+    int ordered = key && e->ordered[i];
     if (run(s,
             "INSERT INTO wh_delivery(msg_id, ep_id, state, attempt, retries_used, fast_retry_used, due_ms,"
-            " claimed) VALUES(?, ?, 0, 0, 0, 0, ?, ?)",
-            "ttii", m->id, e->ep_ids[i], m->created_ms, j->u.enq.owner) != SQLITE_DONE)
-      return job_fail(j, db, "saving a delivery");
-    e->ids[i] = sqlite3_last_insert_rowid(db);
+            " claimed, order_key) VALUES(?, ?, 0, 0, 0, 0, ?, ?, ?)",
+            "ttiit", m->id, e->ep_ids[i], m->created_ms, ordered ? 0 : j->u.enq.owner,
+            ordered ? key : NULL) != SQLITE_DONE)
+      rc = job_fail(j, db, "saving a delivery");
+    else
+      e->ids[i] = sqlite3_last_insert_rowid(db);
   }
-  return WH_OK;
+  free(key);
+  return rc;
 }
 
 static int do_enqueue(sstore *s, wh__job *j)
@@ -258,15 +270,22 @@ static int do_del_ep(sstore *s, wh__job *j)
   return WH_OK;
 }
 
+/* WH_EP_ORDERED: a delivery with an order key may go only when no other
+   pending one of its chain (same endpoint and key) is older or claimed. */
+#define ORDER_HEAD                                                                                   \
+  " AND (d.order_key IS NULL OR NOT EXISTS (SELECT 1 FROM wh_delivery e WHERE e.ep_id = d.ep_id"     \
+  " AND e.order_key = d.order_key AND e.state = 0 AND e.id <> d.id AND (e.id < d.id OR e.claimed <> 0)))"
+
 static int do_claim(sstore *s, wh__job *j)
 {
   sqlite3 *db = s->wdb;
   sqlite3_stmt *st;
   if (sqlite3_prepare_v2(db,
                          "SELECT d.id, d.ep_id, d.attempt, d.retries_used, d.fast_retry_used, d.due_ms, m.id,"
-                         " m.event_type, m.body, m.created_ms, m.flags FROM wh_delivery d"
+                         " m.event_type, m.body, m.created_ms, m.flags, d.order_key IS NOT NULL FROM wh_delivery d"
                          " JOIN wh_message m ON m.id = d.msg_id"
-                         " WHERE d.state = 0 AND d.claimed = 0 AND d.due_ms <= ? ORDER BY d.due_ms LIMIT ?",
+                         " WHERE d.state = 0 AND d.claimed = 0 AND d.due_ms <= ?" ORDER_HEAD
+                         " ORDER BY d.due_ms LIMIT ?",
                          -1, &st, NULL) != SQLITE_OK)
     return job_fail(j, db, "reading due deliveries");
   sqlite3_bind_int64(st, 1, j->u.claim.horizon);
@@ -288,6 +307,7 @@ static int do_claim(sstore *s, wh__job *j)
     c->st.retries_used = sqlite3_column_int(st, 3);
     c->st.fast_retry_used = sqlite3_column_int(st, 4);
     c->st.due_ms = sqlite3_column_int64(st, 5);
+    c->st.ordered = sqlite3_column_int(st, 11);
     const char *mid = (const char *)sqlite3_column_text(st, 6);
     /* Deliveries of one message come together after an emit: share its body. */
     if (prev && strcmp(prev->id, mid) == 0) {
