@@ -450,7 +450,8 @@ class Dispatcher extends EventEmitter {
     const out = [null];
     check(native().fn.wh_dispatcher_new(out, registry._p()));
     this._ptr = out[0];
-    this.registry = registry;
+    // No reference to the Registry object: the library keeps the registry
+    // alive for the dispatcher, so the two can be dropped in any order.
     this._state = 'new';
     this._pending = new Set(); // drain/stop calls running on libuv threads
     this._pump = null;

@@ -164,8 +164,9 @@ class Dispatcher:
         finally:
             registry._h.release()
         self._h = Handle(out.value or 0, _free_dispatcher, "dispatcher")
+        # No reference to the Registry object: the library keeps the registry
+        # alive for the dispatcher, so the two can be dropped in any order.
         self._finalizer = weakref.finalize(self, _close, self._h)
-        self.registry = registry
         self._queue_size = int(options["result_queue"])
         self._waiters: Dict[asyncio.AbstractEventLoop, Set["asyncio.Future[None]"]] = {}
         self._waiters_lock = threading.Lock()
@@ -330,9 +331,9 @@ class Dispatcher:
             if r is not None or (deadline is not None and _time.monotonic() >= deadline):
                 return r
 
-    def results(self, timeout: float = 1.0) -> Iterator[Result]:
+    def results(self, timeout: Optional[float] = 1.0) -> Iterator[Result]:
         """Iterate over outcomes as they come, until timeout seconds pass with
-        none, or the dispatcher is closed (also from inside the loop) or
+        none (None: no limit), or the dispatcher is closed (also from inside the loop) or
         stopped with nothing left."""
         if self._queue_size <= 0:
             raise StateError("results: the result queue is off (result_queue=0)")
