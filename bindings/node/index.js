@@ -378,7 +378,6 @@ class Pump {
       workerData: { address: String(koffi.address(dispatcher._ptr)), resultFd, wakeFd: this.wakeRead, ctl: this.ctl },
       env: process.env,
     });
-    this.worker.unref(); // a running dispatcher does not keep the process alive
     this.worker.on('message', (m) => {
       if (m.results) for (const r of m.results) dispatcher._deliver(r);
       if (m.flushed !== undefined) this._flushed(m.flushed);
@@ -395,6 +394,9 @@ class Pump {
       this._onEnd();
       this._onExit();
     });
+    // A running dispatcher does not keep the process alive. After the
+    // listeners: adding a 'message' listener refs the worker's port again.
+    this.worker.unref();
     void fn;
   }
 
@@ -404,13 +406,24 @@ class Pump {
     } catch {} // EAGAIN: the pipe is full, so it is awake anyway
   }
 
+  // While a promise waits for the worker (drain's flush, close), the worker
+  // must keep the process alive, or it could end with the promise pending.
+  async holding(promise) {
+    this.worker.ref();
+    try {
+      return await promise;
+    } finally {
+      if (!this.done) this.worker.unref();
+    }
+  }
+
   // Resolves once every outcome queued before now has been emitted.
   flush() {
     if (this.done) return Promise.resolve();
     const n = Atomics.add(this.ctl, 2, 1) + 1;
     const p = new Promise((resolve) => this.flushWaiters.push({ n, resolve }));
     this.wake();
-    return p;
+    return this.holding(p);
   }
 
   _flushed(n) {
@@ -591,8 +604,7 @@ class Dispatcher extends EventEmitter {
         await Promise.allSettled([...this._pending]);
         if (this._pump) {
           this._pump.wake();
-          await this._pump.ended;
-          await this._pump.exited;
+          await this._pump.holding(this._pump.exited);
           this._pump.closeFds();
           live.delete(this._pump);
         }

@@ -20,7 +20,7 @@ const SONAME = 'libwebhook.so.1';
 const PROTOTYPES = [
   // version and errors
   'const char *wh_version(void)',
-  'unsigned wh_version_num(void)',
+  'unsigned int wh_version_num(void)',
   'const char *wh_strerror(int code)',
   'const char *wh_error_last(void)',
   'void wh_free(void *p)',
@@ -40,7 +40,7 @@ const PROTOTYPES = [
   'int wh_endpoint_unsubscribe(wh_registry *reg, const char *id, const char *pattern)',
   'int wh_endpoint_set_header(wh_registry *reg, const char *id, const char *name, const char *value)',
   'int wh_endpoint_secret(wh_registry *reg, const char *id, char *buf, size_t len)',
-  'int wh_endpoint_rotate_secret(wh_registry *reg, const char *id, const char *new_secret, unsigned grace_seconds)',
+  'int wh_endpoint_rotate_secret(wh_registry *reg, const char *id, const char *new_secret, unsigned int grace_seconds)',
   'int wh_endpoint_signature(wh_registry *reg, const char *id, const char *msg_id, int64_t timestamp, const void *body, size_t body_len, char *header_out, size_t len)',
   'int wh_endpoint_get_json(wh_registry *reg, const char *id, _Out_ void **json_out)',
   'int wh_endpoint_list_json(wh_registry *reg, _Out_ void **json_out)',
@@ -111,6 +111,11 @@ const PROTOTYPES = [
   'int wh_verify(const char *secret, const char *msg_id, const char *timestamp, const char *signature_header, const void *body, size_t body_len, int64_t now)',
 ];
 
+// The results worker gets the dispatcher as an address and rebuilds it as a
+// plain pointer (koffi cannot give a typed one back from an address), so it
+// declares the one dispatcher function it calls with `void *d`.
+const WORKER_PROTOTYPES = ['int wh_dispatcher_next_result(void *d, int timeout_ms, _Out_ wh_result **out)'];
+
 for (const t of ['wh_registry', 'wh_event', 'wh_dispatcher', 'wh_result', 'wh_receiver']) koffi.opaque(t);
 
 // Where to look, in order: LIBWEBHOOK_PATH (the file, or its folder), the
@@ -165,6 +170,7 @@ function native() {
     try {
       fn[name] = lib.func(proto);
     } catch (e) {
+      if (!/Cannot find function/.test(e.message)) throw e; // a mistake of ours, not the library's
       // An older library: the binding still loads, the call says what is missing.
       fn[name] = () => {
         throw new Error(`${libPath}: libwebhook ${version} has no ${name}() (this binding needs 1.1)`);
@@ -176,4 +182,4 @@ function native() {
   return loaded;
 }
 
-module.exports = { PROTOTYPES, SONAME, native, nameOf, koffi };
+module.exports = { PROTOTYPES, WORKER_PROTOTYPES, SONAME, native, nameOf, koffi };

@@ -25,7 +25,7 @@
 
 const { parentPort, workerData } = require('node:worker_threads');
 const fs = require('node:fs');
-const { native, koffi } = require('./native');
+const { native, koffi, WORKER_PROTOTYPES } = require('./native');
 const { OUTCOMES, constants: K } = require('./constants');
 
 const STOP = 0;
@@ -35,12 +35,13 @@ const SLEEP = 3;
 const BATCH = 512;
 const POLL_MS = 1000; // a bound, in case a wake-up is ever missed
 
-const { fn } = native();
+const { fn, path: libPath } = native();
 const { ctl, resultFd, wakeFd } = workerData;
-// The dispatcher pointer, rebuilt from its address.
+// The dispatcher pointer, rebuilt from its address (see WORKER_PROTOTYPES).
 const addr = Buffer.alloc(8);
 addr.writeBigUInt64LE(BigInt(workerData.address));
-const d = koffi.decode(addr, 'wh_dispatcher *');
+const d = koffi.decode(addr, 'void *');
+const nextResult = koffi.load(libPath).func(WORKER_PROTOTYPES[0]);
 
 const libc = koffi.load('libc.so.6');
 const pollfd = koffi.struct('wh_node_pollfd', { fd: 'int', events: 'short', revents: 'short' });
@@ -75,7 +76,7 @@ function takeAll() {
   const out = [null];
   let batch = [];
   let rc;
-  while ((rc = fn.wh_dispatcher_next_result(d, 0, out)) === K.WH_OK) {
+  while ((rc = nextResult(d, 0, out)) === K.WH_OK) {
     try {
       batch.push(readResult(out[0]));
     } finally {

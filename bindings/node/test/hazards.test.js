@@ -24,6 +24,16 @@ for (const mode of ['fall-off', 'process-exit', 'in-flight', 'exit-in-handler'])
   });
 }
 
+test('drain() and close() awaited last in a script finish before the process ends', async (t) => {
+  const rx = await receiver();
+  t.after(() => rx.close());
+  for (let i = 0; i < REPEAT; i++) {
+    const r = await runNode([child('exit-child.js'), 'close-at-end', rx.url]);
+    cleanExit(r);
+    assert.match(r.stdout, /^drained 20\nclosed 20$/m);
+  }
+});
+
 test('exit without close: an uncaught exception in the main script', async (t) => {
   const rx = await receiver();
   t.after(() => rx.close());

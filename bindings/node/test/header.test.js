@@ -5,7 +5,7 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const wh = require('..');
-const { PROTOTYPES, native, nameOf } = require('../lib/native');
+const { PROTOTYPES, WORKER_PROTOTYPES, native, nameOf } = require('../lib/native');
 const { OPTIONS, ENDPOINT_SETTINGS, OUTCOMES, camel } = require('../lib/constants');
 const { headerPath } = require('../testlib/support');
 
@@ -27,7 +27,7 @@ function headerConstants() {
 
 // "const char *name" -> { base: "char", stars: 1 }; qualifiers and names dropped.
 function shape(param) {
-  const t = param.replace(/\b_(Out|Inout)_\b/g, ' ').trim();
+  const t = param.replace(/\b_(Out|Inout)_\b/g, ' ').replace(/\bunsigned int\b/g, 'unsigned').trim();
   const noName = /\*\s*$/.test(t) || /^(void|int|long|unsigned|size_t|int64_t)$/.test(t) ? t : t.replace(/\b[A-Za-z_]\w*\s*$/, '');
   const stars = (noName.match(/\*/g) || []).length;
   const base = noName.replace(/\bconst\b|\*/g, ' ').trim().split(/\s+/).join(' ');
@@ -62,6 +62,14 @@ function compatible(h, b) {
   return false;
 }
 
+function checkDeclaration(h, b) {
+  assert.equal(b.params.length, h.params.length, `${h.name}: argument count`);
+  assert.ok(compatible(h.ret, b.ret), `${h.name}: returns ${JSON.stringify(h.ret)}, declared ${JSON.stringify(b.ret)}`);
+  h.params.forEach((p, i) =>
+    assert.ok(compatible(p, b.params[i]), `${h.name}: argument ${i + 1} is ${JSON.stringify(p)}, declared ${JSON.stringify(b.params[i])}`),
+  );
+}
+
 test('the header was found and parsed', () => {
   assert.ok(Object.keys(headerFunctions()).length > 75);
   assert.ok('WH_OPT_RESULT_QUEUE' in headerConstants());
@@ -72,14 +80,27 @@ test('every function is declared, with its arguments', () => {
   const ours = Object.fromEntries(PROTOTYPES.map((p) => [nameOf(p), parse(p)]));
   assert.deepEqual(Object.keys(header).filter((n) => !(n in ours)), [], 'in the header, not in the binding');
   assert.deepEqual(Object.keys(ours).filter((n) => !(n in header)), [], 'in the binding, not in the header');
-  for (const [name, h] of Object.entries(header)) {
-    const b = ours[name];
-    assert.equal(b.params.length, h.params.length, `${name}: argument count`);
-    assert.ok(compatible(h.ret, b.ret), `${name}: returns ${JSON.stringify(h.ret)}, declared ${JSON.stringify(b.ret)}`);
-    h.params.forEach((p, i) =>
-      assert.ok(compatible(p, b.params[i]), `${name}: argument ${i + 1} is ${JSON.stringify(p)}, declared ${JSON.stringify(b.params[i])}`),
-    );
+  for (const [name, h] of Object.entries(header)) checkDeclaration(h, ours[name]);
+});
+
+test("the results worker's declarations match too (a handle may be passed as void *)", () => {
+  const header = headerFunctions();
+  for (const p of WORKER_PROTOTYPES) {
+    const b = parse(p);
+    const h = header[b.name];
+    assert.ok(h, `${b.name}: not in the header`);
+    // Only a wh_* handle may become void *; everything else as in the header.
+    const loosened = { ...h, params: h.params.map((x, i) => (x.base.startsWith('wh_') && x.stars === 1 && b.params[i].base === 'void' ? b.params[i] : x)) };
+    checkDeclaration(loosened, b);
   }
+});
+
+test('koffi understands every declaration', () => {
+  const koffi = require('koffi');
+  // koffi.proto() registers a type of that name: each check gets a name of its own.
+  [...PROTOTYPES, ...WORKER_PROTOTYPES].forEach((p, i) =>
+    assert.doesNotThrow(() => koffi.proto(p.replace(nameOf(p), `wh_node_check_${i}`)), p),
+  );
 });
 
 test('the loaded library exports every declared function', () => {

@@ -7,6 +7,8 @@
 //       exit-in-handler process.exit(0) from inside a 'result' listener
 //       uncaught        an uncaught exception in the main script after start (exit 1)
 //       handler-throws  a 'result' listener throws, no 'error' listener (exit 1)
+//       close-at-end    awaits drain() and close() as the last thing: both must
+//                       finish before the process ends (prints "closed N")
 const wh = require('..');
 
 const [mode, url, store = 'memory:'] = process.argv.slice(2);
@@ -28,4 +30,11 @@ if (mode === 'uncaught') setTimeout(() => {
   throw new Error('main boom');
 }, 100);
 if (mode === 'handler-throws' || mode === 'exit-in-handler') setTimeout(() => {}, 10000); // until a result comes
+if (mode === 'close-at-end')
+  (async () => {
+    await d.drain(10000);
+    console.log(`drained ${n}`);
+    await d.close();
+    console.log(`closed ${n}`);
+  })();
 // fall-off: nothing keeps the event loop alive, the process ends here.

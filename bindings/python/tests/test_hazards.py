@@ -38,8 +38,8 @@ class ExitWithoutCloseTest(unittest.TestCase):
 
     def check_exits(self, body: str, store: str = "memory:", hang: float = 0.0) -> None:
         with Receiver(hang=hang) as rx:
-            code = CHILD_PRELUDE.format(store=store, url=rx.url) + body
             for i in range(REPEAT):
+                code = CHILD_PRELUDE.format(store=store.format(run=i), url=rx.url) + body
                 p = run_child(code, timeout=60)
                 with self.subTest(run=i):
                     self.assertEqual(p.returncode, 0, f"exit status {p.returncode}: {p.stderr}")
@@ -65,7 +65,7 @@ class ExitWithoutCloseTest(unittest.TestCase):
         import tempfile
 
         with tempfile.TemporaryDirectory() as tmp:
-            self.check_exits("", store="sqlite:" + os.path.join(tmp, "w.db"))
+            self.check_exits("", store="sqlite:" + os.path.join(tmp, "w{run}.db"))
 
 
 class ResultHandlerTest(unittest.TestCase):
@@ -194,36 +194,54 @@ class ForkTest(unittest.TestCase):
         self.assertEqual(r.outcome, "delivered")
 
     def test_os_fork(self) -> None:
-        for exit_how in ("os._exit", "sys.exit"):  # sys.exit runs atexit finalizers in the child
-            with self.subTest(exit=exit_how):
-                r, w = os.pipe()
-                pid = os.fork()
-                if pid == 0:  # the child
-                    os.close(r)
-                    status = 1
-                    try:
-                        self.d.emit("people", "CREATE", {"from": "child"})
-                        os.write(w, b"accepted")
-                    except wh.StateError as e:
-                        os.write(w, b"StateError " + e.detail.encode())
-                        status = 0
-                    except BaseException as e:  # noqa: BLE001 (report anything)
-                        os.write(w, repr(e).encode())
-                    os.close(w)
-                    if exit_how == "os._exit":
-                        os._exit(status)
-                    sys.exit(status)
-                os.close(w)
-                said = b""
-                while chunk := os.read(r, 4096):
-                    said += chunk
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: report, then leave without running the parent's test runner
+            status = 1
+            try:
                 os.close(r)
-                _, status = os.waitpid(pid, 0)
-                self.assertTrue(os.WIFEXITED(status), f"child died: {status}")
-                self.assertEqual(os.WEXITSTATUS(status), 0, said)
-                self.assertTrue(said.startswith(b"StateError"), said)
-                self.assertIn(b"parent process", said)
-                self.parent_still_works()
+                self.d.emit("people", "CREATE", {"from": "child"})
+                os.write(w, b"accepted")
+            except wh.StateError as e:
+                os.write(w, b"StateError " + e.detail.encode())
+                status = 0
+            except BaseException as e:  # noqa: BLE001 (report anything)
+                os.write(w, repr(e).encode())
+            finally:
+                os._exit(status)
+        os.close(w)
+        said = b""
+        while chunk := os.read(r, 4096):
+            said += chunk
+        os.close(r)
+        _, status = os.waitpid(pid, 0)
+        self.assertTrue(os.WIFEXITED(status), f"child died: {status}")
+        self.assertEqual(os.WEXITSTATUS(status), 0, said)
+        self.assertTrue(said.startswith(b"StateError"), said)
+        self.assertIn(b"parent process", said)
+        self.parent_still_works()
+
+    def test_forked_child_exiting_normally(self) -> None:
+        """A child that leaves through sys.exit runs the interpreter's exit
+        handlers, the binding's closing of the parent's objects among them."""
+        code = CHILD_PRELUDE.format(store="memory:", url=self.rx.url) + (
+            "import os\n"
+            "pid = os.fork()\n"
+            "if pid == 0:\n"
+            "    try:\n"
+            "        d.emit('people', 'CREATE', {})\n"
+            "        sys.exit(3)\n"
+            "    except wh.StateError:\n"
+            "        sys.exit(0)\n"
+            "_, status = os.waitpid(pid, 0)\n"
+            "print('child', os.waitstatus_to_exitcode(status))\n"
+            "d.close()\n"
+        )
+        for i in range(REPEAT):
+            p = run_child(code, timeout=60)
+            with self.subTest(run=i):
+                self.assertEqual(p.returncode, 0, p.stderr)
+                self.assertIn("child 0", p.stdout, p.stderr)
 
     def test_multiprocessing_fork(self) -> None:
         ctx = multiprocessing.get_context("fork")
