@@ -1,14 +1,18 @@
 /*
- * The Casebook demo: an administrator registers an outgoing webhook, the
- * application emits the person-CREATE event of the product page and a few
- * more, and a receiver (here in the same process, on 127.0.0.1) shows what it
- * got and checks every signature with wh_verify(), as a receiving system would.
+ * The Casebook demo, multi-tenant: the administrators of two customer
+ * accounts (tenants "Acme" and "Globex") each register an outgoing webhook
+ * under Admin > Integrations > Outgoing, through a view of the registry limited
+ * to their tenant. The application emits the person-CREATE event of the product
+ * page and a few more, for both tenants; each customer's receiving system
+ * (here in the same process, on 127.0.0.1) shows what it got, checks every
+ * signature with wh_verify() as a receiving system would, and checks that it
+ * never got another tenant's event.
  *
  *   casebook_demo [STORE]      STORE: default "sqlite:casebook-demo.db" (in the
  *                              working folder), or "memory:", or another store string
  *
- * With the SQLite store the endpoint registered by an earlier run is found
- * again (and pointed at this run's receiver), as in a real deployment.
+ * With the SQLite store the endpoints registered by an earlier run are found
+ * again (and pointed at this run's receivers), as in a real deployment.
  */
 #include <webhook/webhook.h>
 
@@ -20,13 +24,20 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- the receiving system ------------------------------------------------- */
+#define ACME "be461bd7-2d91-41c6-ab29-4389066bcc71"
+#define GLOBEX "5a0c3e42-8d4e-4c39-9a51-0f3b2c6d7e18"
+
+/* ---- the receiving systems: one per customer --------------------------------- */
+
+typedef struct {
+  const char *name, *tenant, *path;
+  char secret[128]; /* shared with the sender out of band, as in the admin screen */
+  int received, verified, foreign;
+} customer;
 
 typedef struct {
   pthread_mutex_t mu;
-  pthread_cond_t cv;
-  char secret[128]; /* shared with the sender out of band, as in the admin screen */
-  int received, verified;
+  customer *c[2];
 } receiver;
 
 typedef struct {
@@ -34,11 +45,18 @@ typedef struct {
   size_t len;
 } upload;
 
+/* Whose event is it? The envelope's tenant_id, as a receiver reads it. */
+static int body_has_tenant(const char *body, const char *tenant)
+{
+  char key[128];
+  snprintf(key, sizeof key, "\"tenant_id\":\"%s\"", tenant);
+  return body && strstr(body, key) != NULL;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                                   const char *version, const char *data, size_t *data_size, void **state)
 {
   receiver *rx = cls;
-  (void)url;
   (void)version;
   upload *up = *state;
   if (!up) { /* first call: headers only */
@@ -61,18 +79,24 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
   const char *ts = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "webhook-timestamp");
   const char *sig = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "webhook-signature");
   pthread_mutex_lock(&rx->mu);
-  int rc = wh_verify(rx->secret, id ? id : "", ts ? ts : "", sig ? sig : "", up->body ? up->body : "", up->len,
-                     0);
-  rx->received++;
-  rx->verified += rc == WH_OK;
-  printf("\n--- receiver: %s %s, %zu bytes\n", method, url, up->len);
-  printf("content-type:      %s\n", MHD_lookup_connection_value(c, MHD_HEADER_KIND, "content-type"));
-  printf("user-agent:        %s\n", MHD_lookup_connection_value(c, MHD_HEADER_KIND, "user-agent"));
+  customer *who = NULL;
+  for (int i = 0; i < 2; i++)
+    if (strcmp(url, rx->c[i]->path) == 0)
+      who = rx->c[i];
+  int rc = who ? wh_verify(who->secret, id ? id : "", ts ? ts : "", sig ? sig : "", up->body ? up->body : "",
+                           up->len, 0)
+               : WH_ENOTFOUND;
+  if (who) {
+    who->received++;
+    who->verified += rc == WH_OK;
+    who->foreign += !body_has_tenant(up->body, who->tenant);
+  }
+  printf("\n--- %s's receiver: %s %s, %zu bytes\n", who ? who->name : "nobody", method, url, up->len);
   printf("webhook-id:        %s\nwebhook-timestamp: %s\nwebhook-signature: %s\n", id, ts, sig);
-  printf("x-casebook-tenant: %s\n", MHD_lookup_connection_value(c, MHD_HEADER_KIND, "x-casebook-tenant"));
   printf("body:              %s\n", up->body ? up->body : "");
   printf("signature:         %s\n", rc == WH_OK ? "verified with the endpoint's secret" : wh_error_last());
-  pthread_cond_broadcast(&rx->cv);
+  if (who)
+    printf("tenant:            %s\n", body_has_tenant(up->body, who->tenant) ? "ours" : "ANOTHER TENANT'S");
   pthread_mutex_unlock(&rx->mu);
 
   free(up->body);
@@ -109,19 +133,21 @@ static const char *person =
 
 static wh_dispatcher *dispatcher;
 
-/* Build and emit one event; its message id goes to msg_id (WH_ID_MAX bytes). */
-static int emit(const char *rtype, const char *etype, const char *resource, int64_t when_us, char *msg_id)
+/* Build and emit one event of a tenant about resource rid; its message id goes
+   to msg_id (WH_ID_MAX bytes). */
+static int emit(const char *tenant, const char *rtype, const char *etype, const char *rid, const char *resource,
+                int64_t when_us, char *msg_id)
 {
   wh_event *ev;
   int rc = wh_event_new(&ev, rtype, etype);
   if (!rc)
     rc = wh_event_set_resource_json(ev, resource);
   if (!rc)
-    rc = wh_event_set_tenant_id(ev, "be461bd7-2d91-41c6-ab29-4389066bcc71");
+    rc = wh_event_set_tenant_id(ev, tenant);
   if (!rc)
     rc = wh_event_set_user_id(ev, "f9762deb-a115-412d-adf7-cf772807734a");
   if (!rc)
-    rc = wh_event_set_resource_id(ev, "eedc1ff9-0cf8-4f13-ac9b-dcbd2d25e543");
+    rc = wh_event_set_resource_id(ev, rid);
   if (!rc && when_us)
     rc = wh_event_set_time(ev, when_us);
   if (rc) {
@@ -162,13 +188,38 @@ static int find_endpoint(wh_registry *reg, const char *name, char id[WH_ID_MAX])
     }                                                                                 \
   } while (0)
 
+/* One customer's administrator, logged in: a view of the registry limited to
+   their tenant. Creates (or finds) their webhook and reads its secret. */
+static int admin_setup(wh_registry *reg, customer *cu, unsigned port)
+{
+  wh_registry *view;
+  char url[160], id[WH_ID_MAX], *json;
+  snprintf(url, sizeof url, "http://127.0.0.1:%u%s", port, cu->path);
+  TRY(wh_registry_open_tenant(&view, reg, cu->tenant));
+  /* Both customers call theirs "CRM people sync": names are per tenant. */
+  if (!find_endpoint(view, "CRM people sync", id)) {
+    TRY(wh_endpoint_add(view, "CRM people sync", url, "Sends new and changed people to our CRM", id, sizeof id));
+  } else {
+    printf("%s: found the endpoint of an earlier run in the store: %s\n", cu->name, id);
+    TRY(wh_endpoint_set_url(view, id, url));
+  }
+  TRY(wh_endpoint_subscribe(view, id, "people.*"));
+  TRY(wh_endpoint_secret(view, id, cu->secret, sizeof cu->secret));
+  TRY(wh_endpoint_get_json(view, id, &json));
+  printf("%s registered: %s\n", cu->name, json);
+  wh_free(json);
+  wh_registry_free(view);
+  return 0;
+}
+
 int main(int argc, char **argv)
 {
   const char *store = argc > 1 ? argv[1] : "sqlite:casebook-demo.db";
   setvbuf(stdout, NULL, _IOLBF, 0);
-  receiver rx = {.received = 0};
+  customer acme = {.name = "Acme", .tenant = ACME, .path = "/acme/crm"};
+  customer globex = {.name = "Globex", .tenant = GLOBEX, .path = "/globex/crm"};
+  receiver rx = {.c = {&acme, &globex}};
   pthread_mutex_init(&rx.mu, NULL);
-  pthread_cond_init(&rx.cv, NULL);
 
   /* Listen on 127.0.0.1 only, on a port the system picks. */
   struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = 0};
@@ -177,64 +228,78 @@ int main(int argc, char **argv)
                                             NULL, NULL, on_request, &rx, MHD_OPTION_SOCK_ADDR, &addr,
                                             MHD_OPTION_END);
   if (!mhd) {
-    fprintf(stderr, "cannot start the local receiver\n");
+    fprintf(stderr, "cannot start the local receivers\n");
     return 1;
   }
   unsigned port = MHD_get_daemon_info(mhd, MHD_DAEMON_INFO_BIND_PORT)->port;
-  char url[128];
-  snprintf(url, sizeof url, "http://127.0.0.1:%u/casebook/people", port);
-  printf("libwebhook %s demo, store \"%s\", receiver on %s\n", wh_version(), store, url);
+  printf("libwebhook %s demo, store \"%s\", receivers on 127.0.0.1:%u\n", wh_version(), store, port);
 
-  /* Admin > Integrations > Outgoing > Create a New Webhook. */
+  /* Admin > Integrations > Outgoing > Create a New Webhook, in each account. */
   wh_registry *reg;
   TRY(wh_registry_open(&reg, store));
-  char id[WH_ID_MAX];
-  if (!find_endpoint(reg, "CRM people sync", id)) {
-    TRY(wh_endpoint_add(reg, "CRM people sync", url, "Sends new and changed people to the CRM", id, sizeof id));
-  } else {
-    printf("found the endpoint of an earlier run in the store: %s\n", id);
-    TRY(wh_endpoint_set_url(reg, id, url));
-  }
-  TRY(wh_endpoint_subscribe(reg, id, "people.*"));
-  TRY(wh_endpoint_set_header(reg, id, "X-Casebook-Tenant", "be461bd7-2d91-41c6-ab29-4389066bcc71"));
-  TRY(wh_endpoint_secret(reg, id, rx.secret, sizeof rx.secret));
-  char *json;
-  TRY(wh_endpoint_get_json(reg, id, &json));
-  printf("registered: %s\n", json);
-  wh_free(json);
+  if (admin_setup(reg, &acme, port) || admin_setup(reg, &globex, port))
+    return 1;
 
+  /* One dispatcher delivers every tenant's events, from the root registry. */
   wh_dispatcher *d;
   TRY(wh_dispatcher_new(&d, reg));
-  /* The receiver is on loopback, which the default network policy refuses. */
+  /* The receivers are on loopback, which the default network policy refuses. */
   TRY(wh_dispatcher_set_int(d, WH_OPT_ALLOW_PRIVATE_NETWORKS, 1));
   TRY(wh_dispatcher_on_result(d, on_result, NULL));
   TRY(wh_dispatcher_start(d));
   dispatcher = d;
 
-  /* The product page's event, with its own time, then a few more. */
-  int sent = 0;
-  char first[WH_ID_MAX], other[WH_ID_MAX];
-  sent += emit("people", "CREATE", person, 1711479196818049LL, first) == WH_OK;
-  sent += emit("people", "UPDATE", "{\"id\":\"eedc1ff9-0cf8-4f13-ac9b-dcbd2d25e543\",\"last_name\":\"Doe-Smith\"}", 0,
-               other) == WH_OK;
-  sent += emit("people", "DELETE", "{\"id\":\"eedc1ff9-0cf8-4f13-ac9b-dcbd2d25e543\"}", 0, other) == WH_OK;
+  /* The product page's event (Acme's), with its own time, then a few more of
+     both customers. */
+  int acme_sent = 0, globex_sent = 0;
+  char first[WH_ID_MAX], other[WH_ID_MAX], globex_first[WH_ID_MAX];
+  const char *john = "eedc1ff9-0cf8-4f13-ac9b-dcbd2d25e543", *jane = "0b7d6c1a-5f2e-4e8b-9d3c-7a1f2e3d4c5b";
+  acme_sent += emit(ACME, "people", "CREATE", john, person, 1711479196818049LL, first) == WH_OK;
+  acme_sent += emit(ACME, "people", "UPDATE", john,
+                    "{\"id\":\"eedc1ff9-0cf8-4f13-ac9b-dcbd2d25e543\",\"last_name\":\"Doe-Smith\"}", 0,
+                    other) == WH_OK;
+  globex_sent += emit(GLOBEX, "people", "CREATE", jane,
+                      "{\"id\":\"0b7d6c1a-5f2e-4e8b-9d3c-7a1f2e3d4c5b\",\"first_name\":\"Jane\","
+                      "\"last_name\":\"Roe\"}",
+                      0, globex_first) == WH_OK;
+  acme_sent += emit(ACME, "people", "DELETE", john, "{\"id\":\"eedc1ff9-0cf8-4f13-ac9b-dcbd2d25e543\"}", 0,
+                    other) == WH_OK;
   /* Not subscribed: cases.* does not match people.* and goes nowhere. */
-  emit("cases", "CREATE", "{\"id\":\"c-1\",\"title\":\"Intake\"}", 0, other);
+  emit(ACME, "cases", "CREATE", "c-1", "{\"id\":\"c-1\",\"title\":\"Intake\"}", 0, other);
 
   TRY(wh_dispatcher_drain(d, 10000));
-  /* The attempt log, as an admin screen would show it. */
-  TRY(wh_message_get_json(reg, first, &json));
-  printf("\n--- attempt log of %s:\n%s\n", first, json);
+  /* The attempt log, as Acme's admin screen would show it: through Acme's view,
+     which does not even see that Globex's message exists. */
+  wh_registry *acme_view;
+  char *json;
+  TRY(wh_registry_open_tenant(&acme_view, reg, ACME));
+  TRY(wh_message_get_json(acme_view, first, &json));
+  printf("\n--- attempt log of %s, seen by Acme's administrator:\n%s\n", first, json);
   wh_free(json);
+  int rc = wh_message_get_json(acme_view, globex_first, &json);
+  printf("--- Globex's message %s, asked for by Acme's administrator: %s\n", globex_first,
+         rc == WH_ENOTFOUND ? "not found (as if it did not exist)" : "VISIBLE: a leak");
+  if (rc == WH_OK)
+    wh_free(json);
+  wh_registry_free(acme_view);
   TRY(wh_dispatcher_stop(d, 5000));
+
   pthread_mutex_lock(&rx.mu);
-  int received = rx.received, verified = rx.verified;
+  int ok = rc == WH_ENOTFOUND;
+  printf("\n");
+  for (int i = 0; i < 2; i++) {
+    customer *cu = rx.c[i];
+    int sent = cu == &acme ? acme_sent : globex_sent;
+    printf("%s: %d events emitted for its endpoint, %d received, %d signatures verified, %d of another tenant\n",
+           cu->name, sent, cu->received, cu->verified, cu->foreign);
+    if (cu->received > sent)
+      printf("(%d of them were left pending by an earlier run and delivered now)\n", cu->received - sent);
+    ok = ok && cu->received >= sent && cu->verified == cu->received && cu->foreign == 0;
+  }
   pthread_mutex_unlock(&rx.mu);
-  printf("\n%d events emitted for the endpoint, %d received, %d signatures verified\n", sent, received, verified);
-  if (received > sent)
-    printf("(%d of them were left pending by an earlier run and delivered now)\n", received - sent);
+  printf("%s\n", ok ? "each customer received only its own events" : "SOMETHING WENT WRONG");
   wh_dispatcher_free(d);
   wh_registry_free(reg);
   MHD_stop_daemon(mhd);
-  return received >= 3 && verified == received ? 0 : 1;
+  return ok ? 0 : 1;
 }

@@ -214,3 +214,5 @@ int wh__pattern_match(const char *pattern, const char *type)
   return part_match(pattern, (size_t)(pd - pattern), type, (size_t)(td - type)) &&
          part_match(pd + 1, strlen(pd + 1), td + 1, strlen(td + 1));
 }
+
+const char *wh__event_tenant(const wh_event *ev) { return ev->tenant_id; }

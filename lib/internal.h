@@ -87,6 +87,9 @@ int wh__json_compact_object(const char *what, const char *in, size_t n, int max_
 /* Validate an endpoint URL: http/https, host present, no credentials, no
    control characters, at most WH__URL_MAX bytes. Message starts with `what`. */
 int wh__url_validate(const char *what, const char *url);
+/* A proxy URL: http:// or https://, a host and a port, credentials allowed, no
+   path. With shown non-NULL, also a copy without the password for display. */
+int wh__proxy_validate(const char *what, const char *url, char **shown);
 
 struct sockaddr;
 /* Why an address may not be connected to under the default policy, or NULL
@@ -104,13 +107,25 @@ const char *wh__ip_text_forbidden(const char *text);
 int wh__secret_decode(const char *what, const char *secret, unsigned char key[WH__KEY_MAX]);
 /* "v1," + base64 HMAC of id.ts.body into out (at least WH__SIG_MAX bytes). */
 #define WH__SIG_MAX 48
+/* HMAC-SHA256 of parts[0..n) one after another (a part of length 0 may be NULL). */
+int wh__hmac_sha256(const unsigned char *key, size_t key_len, const void *const *parts, const size_t *lens,
+                    size_t n, unsigned char out[32]);
 int wh__sign_raw(const unsigned char *key, size_t key_len, const char *msg_id, int64_t ts,
                  const void *body, size_t body_len, char out[WH__SIG_MAX]);
+
+/* Timestamps of signed requests (outgoing verification and incoming webhooks):
+   strictly a decimal integer, optional leading '-', at most 18 digits. */
+int wh__parse_unix_ts(const char *s, int64_t *out);
+/* WH_OK when |now - ts| <= WH__TOLERANCE_S, else WH_ETIMESTAMP with a message naming `what`. */
+#define WH__TOLERANCE_S 300
+int wh__ts_within(const char *what, int64_t ts, int64_t now);
 
 /* ---- events (event.c) ----------------------------------------------------------- */
 
 /* "<resource_type>.<event_type>" of ev into out (at least 130 bytes). */
 void wh__event_type(const wh_event *ev, char *out, size_t len);
+/* The event's tenant_id, or NULL. Borrowed. */
+const char *wh__event_tenant(const wh_event *ev);
 /* Does pattern match the event type "rtype.etype"? Patterns are validated. */
 int wh__pattern_valid(const char *pattern);
 int wh__pattern_match(const char *pattern, const char *type);
@@ -126,20 +141,35 @@ typedef struct wh__secret {
   char *text;         /* "whsec_..." */
 } wh__secret;
 
+/* Per-endpoint delivery settings (wh_endpoint_set_int/str); zero/NULL: not set. */
+typedef struct {
+  int ordered;             /* WH_EP_ORDERED */
+  long rate_limit;         /* WH_EP_RATE_LIMIT: requests per second */
+  long timeout_ms;         /* WH_EP_TIMEOUT_MS */
+  char *retry_schedule;    /* WH_EP_RETRY_SCHEDULE, as given ("" is one attempt) */
+  int64_t *schedule;       /* ... parsed: nschedule delays in ms */
+  int nschedule;
+  char *proxy;             /* WH_EP_PROXY: its URL, credentials included */
+  char *client_cert;       /* WH_EP_CLIENT_CERT: path of a PEM file, certificate and key */
+} wh__ep_settings;
+
 typedef struct wh__endpoint {
   atomic_int refs;
   char id[WH_ID_MAX];
+  char *tenant;            /* the owning tenant; NULL: a platform endpoint */
   char *name, *url, *description, *disabled_reason;
   int enabled;
   int64_t created_ms;
   int64_t enabled_ms;      /* when it was last enabled (or loaded): failures before it do not count */
   uint64_t generation;     /* changes with every modification */
+  uint64_t seq;            /* the registry's order: increasing in the order they were added */
   char **filters;
   size_t nfilters;
   char **headers;          /* "Name: value", ready for the wire */
   size_t nheaders;
   wh__secret *secrets;     /* newest first */
   size_t nsecrets;
+  wh__ep_settings set;
 } wh__endpoint;
 
 void wh__endpoint_ref(wh__endpoint *ep);
@@ -150,10 +180,16 @@ int wh__endpoint_matches(const wh__endpoint *ep, const char *type);
 size_t wh__endpoint_sign(const wh__endpoint *ep, const char *msg_id, int64_t ts, const void *body,
                          size_t body_len, int64_t now_ms, char *out, size_t len);
 
-/* The endpoint by id, referenced (unref when done), or NULL. */
+/* The endpoint by id as reg sees it (a view: only its tenant's), referenced
+   (unref when done), or NULL. */
 wh__endpoint *wh__registry_get(wh_registry *reg, const char *id);
-/* Every endpoint that is enabled and matches type, referenced, into a new array. */
-int wh__registry_match(wh_registry *reg, const char *type, wh__endpoint ***out, size_t *n);
+/* As wh__registry_get, but never waits: NULL when the registry is being
+   changed right now (for callers holding a lock of their own). */
+wh__endpoint *wh__registry_peek(wh_registry *reg, const char *id);
+/* Every enabled endpoint that matches type and receives events of tenant (NULL:
+   an event without a tenant): the tenant's own and the platform's. Referenced,
+   into a new array. The cost grows with those endpoints only. */
+int wh__registry_match(wh_registry *reg, const char *tenant, const char *type, wh__endpoint ***out, size_t *n);
 /* Disable an endpoint with a reason (used by the dispatcher). */
 int wh__registry_disable(wh_registry *reg, const char *id, const char *reason);
 
@@ -163,5 +199,17 @@ struct wh__store *wh__registry_store(wh_registry *reg);
    its views' and its dispatchers'. */
 void wh__registry_ref(wh_registry *reg);
 void wh__registry_unref(wh_registry *reg);
+/* The root registry behind reg (reg itself unless it is a tenant view). */
+wh_registry *wh__registry_root(wh_registry *reg);
+/* Running dispatchers register fn, called (quickly, under a registry mutex)
+   when deliveries were queued in the store outside emit: replay, recovery, a
+   test event. notify returns how many were told; running says whether any is. */
+int wh__registry_watch(wh_registry *reg, void (*fn)(void *ud), void *ud);
+void wh__registry_unwatch(wh_registry *reg, void (*fn)(void *ud), void *ud);
+int wh__registry_notify(wh_registry *reg);
+int wh__registry_running(wh_registry *reg);
+/* The ids of a view's endpoints, sorted, for the log's filter; free with wh__strv_free. */
+int wh__registry_tenant_ids(wh_registry *reg, char ***ids, size_t *n);
+void wh__strv_free(char **v, size_t n);
 
 #endif /* WEBHOOK_INTERNAL_H */

@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define TOLERANCE_S 300
 #define PREFIX "whsec_"
 #define PREFIX_LEN 6
 #define GEN_BYTES 32
@@ -62,28 +61,37 @@ static EVP_MAC_CTX *thread_ctx(void)
   return c;
 }
 
+int wh__hmac_sha256(const unsigned char *key, size_t key_len, const void *const *parts, const size_t *lens,
+                    size_t n, unsigned char out[32])
+{
+  size_t mac_len = 0;
+  /* The signed content is fed in pieces: a body of any size is never copied. */
+  EVP_MAC_CTX *c = thread_ctx();
+  int ok = c && EVP_MAC_init(c, key, key_len, NULL);
+  for (size_t i = 0; ok && i < n; i++)
+    ok = lens[i] == 0 || EVP_MAC_update(c, parts[i], lens[i]);
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  ok = ok && EVP_MAC_final(c, mac, &mac_len, sizeof mac) && mac_len == 32;
+  if (ok)
+    memcpy(out, mac, 32);
+  OPENSSL_cleanse(mac, sizeof mac);
+  return ok ? WH_OK : wh__fail(WH_ENOMEM, "signing: OpenSSL could not compute HMAC-SHA256");
+}
+
 int wh__sign_raw(const unsigned char *key, size_t key_len, const char *msg_id, int64_t ts, const void *body,
                  size_t body_len, char out[WH__SIG_MAX])
 {
   char tsbuf[24];
   int tl = snprintf(tsbuf, sizeof tsbuf, "%lld", (long long)ts);
-  unsigned char mac[EVP_MAX_MD_SIZE];
-  size_t mac_len = 0;
-  /* The signed content is id "." timestamp "." body, fed in pieces: a body of
-     any size is never copied. */
-  EVP_MAC_CTX *c = thread_ctx();
-  int ok = c && EVP_MAC_init(c, key, key_len, NULL) &&
-           EVP_MAC_update(c, (const unsigned char *)msg_id, strlen(msg_id)) &&
-           EVP_MAC_update(c, (const unsigned char *)".", 1) &&
-           EVP_MAC_update(c, (const unsigned char *)tsbuf, (size_t)tl) &&
-           EVP_MAC_update(c, (const unsigned char *)".", 1) && (body_len == 0 || EVP_MAC_update(c, body, body_len)) &&
-           EVP_MAC_final(c, mac, &mac_len, sizeof mac);
-  if (!ok || mac_len != 32) {
+  unsigned char mac[32];
+  const void *parts[] = {msg_id, ".", tsbuf, ".", body};
+  const size_t lens[] = {strlen(msg_id), 1, (size_t)tl, 1, body_len};
+  if (wh__hmac_sha256(key, key_len, parts, lens, 5, mac) != WH_OK) {
     out[0] = '\0';
-    return wh__fail(WH_ENOMEM, "signing: OpenSSL could not compute HMAC-SHA256");
+    return WH_ENOMEM;
   }
   memcpy(out, "v1,", 3);
-  wh__b64_encode(mac, mac_len, out + 3);
+  wh__b64_encode(mac, sizeof mac, out + 3);
   OPENSSL_cleanse(mac, sizeof mac);
   return WH_OK;
 }
@@ -124,8 +132,7 @@ int wh_sign(const char *secret, const char *msg_id, int64_t timestamp, const voi
   return rc ? rc : wh__copy_out("signature buffer", sig, sig_out, sig_len);
 }
 
-/* Strictly a decimal integer, optional leading '-', no spaces, no overflow. */
-static int parse_ts(const char *s, int64_t *out)
+int wh__parse_unix_ts(const char *s, int64_t *out)
 {
   if (!*s)
     return 0;
@@ -140,6 +147,16 @@ static int parse_ts(const char *s, int64_t *out)
     return 0;
   *out = v;
   return 1;
+}
+
+int wh__ts_within(const char *what, int64_t ts, int64_t now)
+{
+  /* |now - ts| without overflow, whatever the caller passed. */
+  uint64_t dist = ts > now ? (uint64_t)ts - (uint64_t)now : (uint64_t)now - (uint64_t)ts;
+  if (dist > WH__TOLERANCE_S)
+    return wh__fail(WH_ETIMESTAMP, "%s: %lld is %llu s %s now, more than %d s", what, (long long)ts,
+                    (unsigned long long)dist, ts > now ? "ahead of" : "behind", WH__TOLERANCE_S);
+  return WH_OK;
 }
 
 int wh_verify(const char *secret, const char *msg_id, const char *timestamp,
@@ -159,18 +176,15 @@ int wh_verify(const char *secret, const char *msg_id, const char *timestamp,
     return WH_EINVAL;
 
   int64_t ts;
-  if (!parse_ts(timestamp, &ts)) {
+  if (!wh__parse_unix_ts(timestamp, &ts)) {
     OPENSSL_cleanse(key, sizeof key);
     return wh__fail(WH_ETIMESTAMP, "timestamp: \"%.32s\" is not a whole number of seconds", timestamp);
   }
   if (now == 0)
     now = wh__now_us() / 1000000;
-  /* |now - ts| without overflow, whatever the caller passed. */
-  uint64_t dist = ts > now ? (uint64_t)ts - (uint64_t)now : (uint64_t)now - (uint64_t)ts;
-  if (dist > TOLERANCE_S) {
+  if (wh__ts_within("timestamp", ts, now) != WH_OK) {
     OPENSSL_cleanse(key, sizeof key);
-    return wh__fail(WH_ETIMESTAMP, "timestamp: %lld is %llu s away from now, more than %d s", (long long)ts,
-                    (unsigned long long)dist, TOLERANCE_S);
+    return WH_ETIMESTAMP;
   }
 
   char expect[WH__SIG_MAX];

@@ -74,3 +74,53 @@ out:
   curl_url_cleanup(h);
   return rc;
 }
+
+int wh__proxy_validate(const char *what, const char *url, char **shown)
+{
+  if (shown)
+    *shown = NULL;
+  if (!url)
+    return wh__fail(WH_EINVAL, "%s: must not be NULL", what);
+  size_t n = strnlen(url, 4097);
+  if (n == 0 || n > 4096)
+    return wh__fail(WH_EINVAL, "%s: 1 to 4096 bytes", what);
+  for (size_t i = 0; i < n; i++)
+    if ((unsigned char)url[i] <= 0x20 || url[i] == 0x7f)
+      return wh__fail(WH_EINVAL, "%s: control character or space at byte %zu", what, i);
+  const char *colon = strchr(url, ':');
+  size_t slen = colon ? (size_t)(colon - url) : 0;
+  if (!colon || strncmp(colon, "://", 3) != 0 ||
+      !((slen == 4 && ascii_prefix_eq(url, "http", 4)) || (slen == 5 && ascii_prefix_eq(url, "https", 5))))
+    return wh__fail(WH_EINVAL, "%s: expected \"http://host:port\" (or https://)", what);
+  CURLU *h = curl_url();
+  if (!h)
+    return wh__oom();
+  int rc = WH_OK;
+  char *host = NULL, *port = NULL, *path = NULL, *query = NULL, *password = NULL;
+  CURLUcode uc = curl_url_set(h, CURLUPART_URL, url, 0);
+  if (uc != CURLUE_OK)
+    rc = wh__fail(WH_EINVAL, "%s: %s", what, curl_url_strerror(uc));
+  else if (curl_url_get(h, CURLUPART_HOST, &host, 0) != CURLUE_OK || !host || !*host)
+    rc = wh__fail(WH_EINVAL, "%s: a host is required", what);
+  else if (curl_url_get(h, CURLUPART_PORT, &port, 0) != CURLUE_OK)
+    rc = wh__fail(WH_EINVAL, "%s: a port is required (\"http://host:port\")", what);
+  else if ((curl_url_get(h, CURLUPART_PATH, &path, 0) == CURLUE_OK && path && strcmp(path, "/") != 0) ||
+           curl_url_get(h, CURLUPART_QUERY, &query, 0) == CURLUE_OK)
+    rc = wh__fail(WH_EINVAL, "%s: no path or query: \"http://host:port\"", what);
+  if (!rc && shown) {
+    /* For JSON and messages: the password never leaves the registry. */
+    if (curl_url_get(h, CURLUPART_PASSWORD, &password, 0) == CURLUE_OK)
+      curl_url_set(h, CURLUPART_PASSWORD, "***", 0);
+    char *text = NULL;
+    if (curl_url_get(h, CURLUPART_URL, &text, 0) != CURLUE_OK || !(*shown = wh__strdup(text)))
+      rc = wh__oom();
+    curl_free(text);
+  }
+  curl_free(host);
+  curl_free(port);
+  curl_free(path);
+  curl_free(query);
+  curl_free(password);
+  curl_url_cleanup(h);
+  return rc;
+}

@@ -704,7 +704,11 @@ typedef struct wh_receiver wh_receiver;
  * Create a receiver.
  * @param store NULL or "memory:", "sqlite:PATH", "postgresql://...": where the ids
  *              of the requests already seen are kept (shared by several servers
- *              with PostgreSQL).
+ *              with PostgreSQL). Memory keeps at most 100,000 ids, forgetting the
+ *              oldest first; "sqlite:PATH" may be the registry's own file. Ids are
+ *              kept 900 s after the check, a week for "github" (which signs no
+ *              timestamp); docs/guide.md, "Incoming webhooks", says why.
+ * @return WH_ESTORE when the store cannot be opened or belongs to another application.
  */
 WH_EXTERN int wh_receiver_new(wh_receiver **out, const char *store);
 
@@ -715,17 +719,29 @@ WH_EXTERN void wh_receiver_free(wh_receiver *rc);
  * Accept signatures made with secret for scheme: "standard" (Standard Webhooks,
  * which Svix uses too), "github" (X-Hub-Signature-256), "stripe"
  * (Stripe-Signature t=,v1=) or "slack" (X-Slack-Signature v0=). Several secrets
- * may be active at once (rotation).
+ * may be active at once (rotation), up to 16 per scheme. "standard" takes
+ * "whsec_" + base64; the others the shared text itself (1..1024 bytes, Stripe's
+ * "whsec_..." as it is). Adding a secret twice to one scheme does nothing.
+ * @return WH_EINVAL for an unknown scheme, a malformed secret, or a secret
+ *         already added for another scheme; WH_EFULL beyond 16.
  */
 WH_EXTERN int wh_receiver_add_secret(wh_receiver *rc, const char *scheme, const char *secret);
 
 /**
- * Check one request. Header names match case-insensitively.
- * @param id_out receives the request's id (webhook-id, X-GitHub-Delivery, ...)
- *               for WH_OK and WH_EEXIST; may be NULL.
+ * Check one request. Header names match case-insensitively; pass every header
+ * as received (a header the scheme reads, sent twice with different values, is
+ * refused) and the raw body. The scheme is the one whose signature header the
+ * request carries. Only authentic requests are recorded as seen.
+ * @param id_out receives the request's id (webhook-id, X-GitHub-Delivery, the
+ *               Stripe event id, "<ts>.<signature prefix>" for Slack) for WH_OK
+ *               and WH_EEXIST; may be NULL. 256 bytes always suffice.
  * @return WH_OK (authentic and new); WH_EEXIST (authentic, seen before: a
  *         redelivery or a replay); WH_ESIGNATURE; WH_ETIMESTAMP (outside the
- *         scheme's tolerance, 300 s); WH_EINVAL (headers missing or malformed).
+ *         scheme's tolerance, 300 s, or not a number); WH_EINVAL (headers
+ *         missing, repeated with different values, over their length limit or
+ *         not printable ASCII, more than 256 headers); WH_ERANGE (id_len too
+ *         small: nothing recorded); WH_ESTATE (no secret added); WH_ESTORE.
+ *         Thread-safe.
  */
 WH_EXTERN int wh_receiver_check(wh_receiver *rc, const char *const *header_names,
                                 const char *const *header_values, size_t n_headers, const void *body,

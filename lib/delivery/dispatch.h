@@ -48,12 +48,24 @@ typedef struct wh__epq {
   struct wh__epq *ring_next, *ring_prev;
   int blocked;               /* has ready work but the breaker is open */
   struct wh__epq *blocked_next;
+  /* The endpoint as last seen (a reference, swapped under the dispatcher's
+     lock; read under it): its settings (schedule, rate limit). May be NULL. */
+  _Atomic(wh__endpoint *) ep;
+  double tokens;             /* WH_EP_RATE_LIMIT: the token bucket, filled at tokens_ms */
+  int64_t tokens_ms;
+  int throttled;             /* has ready work but no token: waits in d->throttled */
+  int64_t throttle_until;    /* wall ms when a token is there */
+  struct wh__epq *throttled_next;
   wh__breaker breaker;
   int64_t failing_since;     /* wall ms of the first failure since the last success; 0 = healthy */
   _Atomic int64_t enabled_ms; /* the endpoint's, as last seen by a worker: failures before it are
                                  forgiven (atomic: workers update it outside the lock) */
   struct wh__epq *hnext;
 } wh__epq;
+
+/* The retry schedule that applies to an endpoint: its own, or the dispatcher's. */
+#define WH__SCHEDULE_OF(o, ep) ((ep) && (ep)->set.retry_schedule ? (ep)->set.schedule : (o)->schedule)
+#define WH__NSCHEDULE_OF(o, ep) ((ep) && (ep)->set.retry_schedule ? (ep)->set.nschedule : (o)->nschedule)
 
 typedef struct wh__opts {
   int workers, max_in_flight, max_per_endpoint;
@@ -62,7 +74,7 @@ typedef struct wh__opts {
   int nschedule;
   int allow_private;
   long queue_limit;
-  char *user_agent, *ca_file;
+  char *user_agent, *ca_file, *proxy;
   int jitter_pct;
   int64_t disable_after_ms, breaker_window_ms, breaker_cooldown_ms, throttle_min_ms;
   int retention_days;

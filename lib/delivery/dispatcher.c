@@ -21,6 +21,7 @@
  */
 #include "dispatch.h"
 #include "http.h"
+#include "resolve.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -74,6 +75,7 @@ struct wh_dispatcher {
   size_t qcap, nq;
   wh__epq *ring;        /* endpoints with work they may start now */
   wh__epq *blocked;     /* endpoints with work, held back by an open breaker */
+  wh__epq *throttled;   /* endpoints with work, waiting for a token of their rate limit */
   wh__delivery **heap;  /* scheduled retries, earliest first */
   size_t nheap, heapcap;
   long pending;         /* deliveries held in memory (for the memory store: all not finished) */
@@ -86,10 +88,15 @@ struct wh_dispatcher {
   int64_t owner;        /* our claim token in the store */
   long window;          /* most deliveries held in memory; the rest wait in a durable store */
   int64_t next_load_ms; /* when to look in the store for due deliveries; INT64_MAX: only when told */
+  int load_asked;       /* told that due work waits in the store (replay, a full window, another
+                           process): not idle until a load took it */
   int loading, purging, renewing;
   unsigned pick_seq;
   int64_t next_purge_ms, next_renew_ms;
+  wh__resolver *resolver; /* made when a proxied request first needs it (under mu) */
 };
+
+#define RESOLVE_WAIT_MS 20  /* a proxied request whose destination is being looked up waits this long */
 
 #define START_WINDOW 2           /* requests at once to an endpoint that has not answered yet */
 #define DURABLE_WINDOW 20000      /* deliveries in memory at most, with a durable store */
@@ -209,6 +216,7 @@ int wh_dispatcher_set_int(wh_dispatcher *d, wh_option opt, long v)
   case WH_OPT_RETRY_SCHEDULE:
   case WH_OPT_USER_AGENT:
   case WH_OPT_CA_FILE:
+  case WH_OPT_PROXY:
     return wh__fail(WH_EINVAL, "dispatcher option %d takes text: use wh_dispatcher_set_str", (int)opt);
   }
   return wh__fail(WH_EINVAL, "dispatcher option %d: no such option", (int)opt);
@@ -254,6 +262,12 @@ int wh_dispatcher_set_str(wh_dispatcher *d, wh_option opt, const char *v)
     if (v && !*v)
       v = NULL;
     return replace_str(&d->o.ca_file, v);
+  case WH_OPT_PROXY: {
+    if (v && !*v)
+      v = NULL;
+    int rc = v ? wh__proxy_validate("WH_OPT_PROXY", v, NULL) : WH_OK;
+    return rc ? rc : replace_str(&d->o.proxy, v);
+  }
   default:
     return wh__fail(WH_EINVAL, "dispatcher option %d: not a text option (or no such option)", (int)opt);
   }
@@ -379,11 +393,24 @@ static wh__epq *queue_for(wh_dispatcher *d, const char *id)
     return NULL;
   memcpy(q->id, id, strlen(id) + 1);
   q->limit = d->o.max_per_endpoint < START_WINDOW ? d->o.max_per_endpoint : START_WINDOW;
+  /* Its settings from the start (a rate limit must hold from the first request);
+     start() keeps them current. */
+  atomic_init(&q->ep, wh__registry_peek(d->reg, id));
   size_t b = wh__hash_str(id) & (d->qcap - 1);
   q->hnext = d->qtab[b];
   d->qtab[b] = q;
   d->nq++;
   return q;
+}
+
+/* A worker saw a newer version of q's endpoint: q uses its settings from now on. */
+static void queue_sees(wh_dispatcher *d, wh__epq *q, wh__endpoint *ep)
+{
+  wh__endpoint_ref(ep);
+  pthread_mutex_lock(&d->mu);
+  wh__endpoint *old = atomic_exchange_explicit(&q->ep, ep, memory_order_relaxed);
+  pthread_mutex_unlock(&d->mu);
+  wh__endpoint_unref(old);
 }
 
 /* What an endpoint could use now: its window, or less if it has less work. */
@@ -436,9 +463,47 @@ static void ring_add(wh_dispatcher *d, wh__epq *q)
 
 /* Put q where it belongs: in the ring if it has work it may start now, in the
    blocked list if only its breaker holds it back, else in neither. */
+/* WH_EP_RATE_LIMIT: may q start a request now? Fills its token bucket (up to
+   a tenth of a second's worth, at least one, so bursts stay small); when
+   empty, *until is when the next token comes. */
+static int rate_allows(wh__epq *q, int64_t now, int64_t *until)
+{
+  const wh__endpoint *ep = atomic_load_explicit(&q->ep, memory_order_relaxed);
+  long rate = ep ? ep->set.rate_limit : 0;
+  if (rate <= 0) {
+    q->tokens_ms = 0; /* a limit set later starts with a full bucket */
+    return 1;
+  }
+  double cap = rate / 10.0 > 1.0 ? rate / 10.0 : 1.0;
+  if (q->tokens_ms == 0) {
+    q->tokens = cap;
+  } else if (now > q->tokens_ms) {
+    q->tokens += (double)(now - q->tokens_ms) * (double)rate / 1000.0;
+    if (q->tokens > cap)
+      q->tokens = cap;
+  }
+  q->tokens_ms = now;
+  if (q->tokens >= 1.0)
+    return 1;
+  int64_t wait = (int64_t)((1.0 - q->tokens) * 1000.0 / (double)rate) + 1;
+  *until = now + wait;
+  return 0;
+}
+
 static void requeue(wh_dispatcher *d, wh__epq *q, int64_t now)
 {
   int may = q->ready > 0 && q->in_flight < effective_limit(d, q);
+  int64_t until;
+  if (may && !rate_allows(q, now, &until)) {
+    ring_remove(d, q);
+    q->throttle_until = until;
+    if (!q->throttled) {
+      q->throttled = 1;
+      q->throttled_next = d->throttled;
+      d->throttled = q;
+    }
+    return;
+  }
   if (may && !wh__breaker_allows(&q->breaker, q->in_flight, now)) {
     ring_remove(d, q);
     if (!q->blocked && q->breaker.state == WH__BREAKER_OPEN) {
@@ -497,6 +562,18 @@ static int64_t promote_due(wh_dispatcher *d, int64_t now)
       pp = &q->blocked_next;
     }
   }
+  for (wh__epq **pp = &d->throttled; *pp;) {
+    wh__epq *q = *pp;
+    if (q->throttle_until <= now) {
+      *pp = q->throttled_next;
+      q->throttled = 0;
+      requeue(d, q, now);
+    } else {
+      if (q->throttle_until - now < next)
+        next = q->throttle_until - now;
+      pp = &q->throttled_next;
+    }
+  }
   if (d->next_load_ms != INT64_MAX && d->pending < d->window && !d->loading && d->next_load_ms - now < next)
     next = d->next_load_ms - now;
   return next < 0 ? 0 : next;
@@ -504,7 +581,8 @@ static int64_t promote_due(wh_dispatcher *d, int64_t now)
 
 static int idle_now(const wh_dispatcher *d, int64_t now)
 {
-  return d->in_flight == 0 && !d->ring && (d->nheap == 0 || d->heap[0]->due_ms > now);
+  return d->in_flight == 0 && !d->ring && !d->throttled && (d->nheap == 0 || d->heap[0]->due_ms > now) &&
+         !d->loading && !d->load_asked;
 }
 
 /* ---- results ------------------------------------------------------------------------- */
@@ -559,6 +637,12 @@ static void decide(wh_dispatcher *d, wh__delivery *dl, const wh__outcome *out, i
   const wh__opts *o = &d->o;
   memset(v, 0, sizeof *v);
   int ok = out->error[0] == '\0';
+  /* A test event: one attempt, and no say in the endpoint's health (an
+     administrator probing a failing endpoint must not disable it). */
+  if (dl->msg->flags & WH__MSG_TEST) {
+    v->outcome = ok ? WH_DELIVERED : WH_FAILED;
+    return;
+  }
   /* Re-enabled since these failures began: they no longer count. */
   if (q->failing_since && q->failing_since < atomic_load_explicit(&q->enabled_ms, memory_order_relaxed))
     q->failing_since = 0;
@@ -596,18 +680,21 @@ static void decide(wh_dispatcher *d, wh__delivery *dl, const wh__outcome *out, i
              (long long)((now - q->failing_since) / 1000));
     return;
   }
-  if (out->connect_failed && out->duration_ms < 1000 && !dl->fast_retry_used) {
+  const wh__endpoint *ep = atomic_load_explicit(&q->ep, memory_order_relaxed);
+  int nschedule = WH__NSCHEDULE_OF(o, ep);
+  /* A schedule of "" is one attempt: not even the immediate retry. */
+  if (out->connect_failed && out->duration_ms < 1000 && !dl->fast_retry_used && nschedule > 0) {
     dl->fast_retry_used = 1;
     v->outcome = WH_RETRYING;
     v->next_ms = now;
     return;
   }
-  if (dl->retries_used >= o->nschedule) {
+  if (dl->retries_used >= nschedule) {
     v->outcome = WH_FAILED;
     return;
   }
   wh__retry_input in = {
-    .scheduled_ms = o->schedule[dl->retries_used],
+    .scheduled_ms = WH__SCHEDULE_OF(o, ep)[dl->retries_used],
     .jitter_pct = o->jitter_pct,
     .r01 = wh__rand01(),
     .throttled = wh__is_throttle_status(out->http_status),
@@ -779,6 +866,51 @@ static void xfer_put(worker *w, wh__xfer *x)
   w->free_xfers = x;
 }
 
+/* A picked delivery goes back to wait, as if never picked (no attempt used). */
+static void unpick(worker *w, wh__delivery *dl, int64_t due_ms)
+{
+  wh_dispatcher *d = w->d;
+  pthread_mutex_lock(&d->mu);
+  dl->q->in_flight--;
+  d->in_flight--;
+  w->in_flight--;
+  dl->due_ms = due_ms;
+  if (!heap_push(d, dl))
+    ready_push(d, dl, wh__now_ms());
+  requeue(d, dl->q, wh__now_ms());
+  pthread_mutex_unlock(&d->mu);
+}
+
+/* Through a proxy, the policy judges the destination's addresses before the
+   request leaves (resolve.c). 1: go on. 0: not now; with out->error set, an
+   outcome to settle (refused, or the name does not resolve), else the delivery
+   was put back to wait for the lookup. */
+static int proxy_destination_allowed(worker *w, wh__delivery *dl, const wh__endpoint *ep, wh__outcome *out)
+{
+  wh_dispatcher *d = w->d;
+  int trusted;
+  if (d->o.allow_private || !wh__xfer_proxy(&d->o, ep, &trusted))
+    return 1;
+  pthread_mutex_lock(&d->mu);
+  int rc = d->resolver ? WH_OK : wh__resolver_new(&d->resolver);
+  pthread_mutex_unlock(&d->mu);
+  char why[256];
+  int v = rc ? WH__RESOLVE_FAILED : wh__resolver_check(d->resolver, ep->url, why, sizeof why);
+  if (rc)
+    snprintf(why, sizeof why, "%s", wh_error_last());
+  if (v == WH__RESOLVE_OK)
+    return 1;
+  if (v == WH__RESOLVE_PENDING) {
+    unpick(w, dl, wh__now_ms() + RESOLVE_WAIT_MS);
+    return 0;
+  }
+  out->started_ms = wh__now_ms();
+  out->policy_refused = v == WH__RESOLVE_REFUSED;
+  out->connect_failed = v == WH__RESOLVE_FAILED;
+  snprintf(out->error, sizeof out->error, "%s", why);
+  return 0;
+}
+
 /* Start one picked delivery, or settle it at once when it cannot be sent. */
 static void start(worker *w, wh__delivery *dl)
 {
@@ -786,7 +918,7 @@ static void start(worker *w, wh__delivery *dl)
   wh__endpoint *ep = wh__registry_get(d->reg, dl->q->id);
   wh__outcome out;
   memset(&out, 0, sizeof out);
-  if (!ep || !ep->enabled) {
+  if (!ep || (!ep->enabled && !(dl->msg->flags & WH__MSG_TEST))) {
     /* Removed or disabled since emit: it ends here, and can be replayed later. */
     pthread_mutex_lock(&d->mu);
     dl->q->in_flight--;
@@ -800,6 +932,14 @@ static void start(worker *w, wh__delivery *dl)
   }
   if (atomic_load_explicit(&dl->q->enabled_ms, memory_order_relaxed) != ep->enabled_ms)
     atomic_store_explicit(&dl->q->enabled_ms, ep->enabled_ms, memory_order_relaxed);
+  if (atomic_load_explicit(&dl->q->ep, memory_order_relaxed) != ep)
+    queue_sees(d, dl->q, ep);
+  if (!proxy_destination_allowed(w, dl, ep, &out)) {
+    wh__endpoint_unref(ep);
+    if (out.error[0])
+      complete(w, dl, &out);
+    return;
+  }
   wh__xfer *x = xfer_get(w);
   int rc = x ? wh__xfer_setup(x, &d->o, dl, ep) : wh__oom(); /* x holds ep from here */
   if (!x)
@@ -856,6 +996,8 @@ static int pick(worker *w, wh__delivery **batch, int max, int64_t *wait_ms)
     }
     first_full = NULL;
     wh__delivery *dl = ready_pop(q);
+    if (q->tokens_ms)
+      q->tokens -= 1.0; /* a rate-limited endpoint: one request, one token */
     q->in_flight++;
     q->picked++;
     d->in_flight++;
@@ -1003,7 +1145,7 @@ static int from_outbox(void *ud, const wh__outbox_row *row, wh__msg **m, char (*
   if (!rc && !(*m = wh__msg_new(id, type, json, strlen(json), wh__now_ms())))
     rc = wh__oom();
   free(json);
-  if (!rc && (rc = wh__registry_match(d->reg, type, &eps, &k)) == WH_OK) {
+  if (!rc && (rc = wh__registry_match(d->reg, row->tenant_id, type, &eps, &k)) == WH_OK) {
     if (!(*ep_ids = calloc(k ? k : 1, sizeof **ep_ids)))
       rc = wh__oom();
     for (size_t i = 0; i < k; i++) {
@@ -1027,6 +1169,7 @@ static void on_store_work(void *ud)
   wh_dispatcher *d = ud;
   pthread_mutex_lock(&d->mu);
   d->next_load_ms = 0;
+  d->load_asked = 1;
   wake_one(d);
   pthread_mutex_unlock(&d->mu);
 }
@@ -1067,6 +1210,7 @@ static void maybe_load(worker *w)
     return;
   }
   d->loading = 1;
+  d->load_asked = 0;
   d->next_load_ms = INT64_MAX; /* requests that come while loading lower it again */
   size_t room = (size_t)(d->window - d->pending);
   if (room > LOAD_BATCH)
@@ -1089,8 +1233,12 @@ static void maybe_load(worker *w)
   if (next < d->next_load_ms)
     d->next_load_ms = next;
   d->loading = 0;
+  if (rc != WH_OK || c.n == room)
+    d->load_asked = 1; /* more waits, or the store failed: not idle yet */
   if (c.n)
     wake_one(d);
+  else if (idle_now(d, now))
+    pthread_cond_broadcast(&d->idle_cv);
   pthread_mutex_unlock(&d->mu);
   free(c.v);
 }
@@ -1281,6 +1429,9 @@ int wh_dispatcher_new(wh_dispatcher **out, wh_registry *reg)
   *out = NULL;
   if (!reg)
     return wh__fail(WH_EINVAL, "dispatcher: registry must not be NULL");
+  if (wh_registry_tenant_id(reg))
+    return wh__fail(WH_EINVAL, "dispatcher: needs the root registry, not a tenant view (one dispatcher "
+                               "delivers every tenant's events)");
   if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
     return wh__fail(WH_ENOMEM, "dispatcher: libcurl failed to initialise");
   wh_dispatcher *d = calloc(1, sizeof *d);
@@ -1291,6 +1442,7 @@ int wh_dispatcher_new(wh_dispatcher **out, wh_registry *reg)
   d->store = wh__registry_store(reg);
   d->window = d->store->ops->durable ? DURABLE_WINDOW : LONG_MAX;
   d->next_load_ms = 0; /* at start: take up what an earlier run left pending */
+  d->load_asked = 1;
   int rc = opts_init(&d->o);
   if (!rc)
     rc = wh__random(&d->owner, sizeof d->owner);
@@ -1359,6 +1511,11 @@ int wh_dispatcher_start(wh_dispatcher *d)
   }
   if (d->store->ops->on_work)
     d->store->ops->on_work(d->store, on_store_work, d);
+  /* Replays and test events queued through the registry wake us too. */
+  if (wh__registry_watch(d->reg, on_store_work, d) != WH_OK) {
+    wh_dispatcher_stop(d, 0);
+    return WH_ENOMEM;
+  }
   atomic_store(&default_dispatcher, d);
   return WH_OK;
 }
@@ -1369,34 +1526,13 @@ int wh_dispatcher_set_default(wh_dispatcher *d)
   return WH_OK;
 }
 
-/* Replay and recovery: the store makes them pending again, a worker loads them. */
-static int requeue_and_load(wh_dispatcher *d, const char *msg_id, const char *ep_id, int64_t since,
-                            size_t *count_out)
+/* Replay and recovery through the dispatcher: as through its registry, while it runs. */
+static int running_or_fail(wh_dispatcher *d, const char *what)
 {
   pthread_mutex_lock(&d->mu);
   int running = d->accepting;
   pthread_mutex_unlock(&d->mu);
-  if (!running)
-    return wh__fail(WH_ESTATE, "%s: the dispatcher is not running", msg_id ? "replay" : "recover");
-  if (ep_id) {
-    /* Only to an endpoint that exists: a replay to nowhere would only fail later. */
-    wh__endpoint *ep = wh__registry_get(d->reg, ep_id);
-    if (!ep)
-      return wh__fail(WH_ENOTFOUND, "%s: endpoint \"%.64s\": no such endpoint", msg_id ? "replay" : "recover",
-                      ep_id);
-    wh__endpoint_unref(ep);
-  }
-  size_t n = 0;
-  int rc = d->store->ops->requeue(d->store, msg_id, ep_id, since, &n);
-  if (count_out)
-    *count_out = n;
-  if (rc == WH_OK && n) {
-    pthread_mutex_lock(&d->mu);
-    d->next_load_ms = 0;
-    wake_one(d);
-    pthread_mutex_unlock(&d->mu);
-  }
-  return rc;
+  return running ? WH_OK : wh__fail(WH_ESTATE, "%s: the dispatcher is not running", what);
 }
 
 /* Emit's deliveries, prepared before any lock is taken. */
@@ -1450,8 +1586,12 @@ int wh_dispatcher_emit(wh_dispatcher *d, wh_event *ev, char *msg_id_out, size_t 
     return wh__fail(WH_ERANGE, "emit: message id buffer of %zu bytes, at least WH_ID_MAX (%d) needed", len,
                     WH_ID_MAX);
   }
-  char type[2 * 64 + 2], id[WH_ID_MAX];
+  char type[2 * 64 + 2], id[WH_ID_MAX], tenant[1025];
   wh__event_type(ev, type, sizeof type);
+  const char *t = wh__event_tenant(ev); /* the event's ids are at most 1024 bytes */
+  int has_tenant = t != NULL;
+  if (has_tenant)
+    memcpy(tenant, t, strlen(t) + 1);
   char *json = NULL;
   int rc = wh_event_to_json(ev, &json);
   wh_event_free(ev);
@@ -1471,7 +1611,7 @@ int wh_dispatcher_emit(wh_dispatcher *d, wh_event *ev, char *msg_id_out, size_t 
     return rc;
 
   fanout f = {0};
-  if ((rc = wh__registry_match(d->reg, type, &f.eps, &f.n))) {
+  if ((rc = wh__registry_match(d->reg, has_tenant ? tenant : NULL, type, &f.eps, &f.n))) {
     wh__msg_unref(m);
     return rc;
   }
@@ -1504,6 +1644,7 @@ int wh_dispatcher_emit(wh_dispatcher *d, wh_event *ev, char *msg_id_out, size_t 
   } else if (!in_memory) {
     /* The window is full: they wait in the store and are loaded as room frees up. */
     d->next_load_ms = 0;
+    d->load_asked = 1;
   } else if (!d->accepting) {
     /* Stopped while we committed: leave them to the store for the next run. */
     d->pending -= n;
@@ -1540,14 +1681,16 @@ int wh_dispatcher_replay(wh_dispatcher *d, const char *msg_id, const char *endpo
 {
   if (!d || !msg_id)
     return wh__fail(WH_EINVAL, "replay: %s must not be NULL", d ? "msg_id" : "dispatcher");
-  return requeue_and_load(d, msg_id, endpoint_id, 0, count_out);
+  int rc = running_or_fail(d, "replay");
+  return rc ? rc : wh_message_replay(d->reg, msg_id, endpoint_id, count_out);
 }
 
 int wh_dispatcher_recover(wh_dispatcher *d, const char *endpoint_id, int64_t since_unix_ms, size_t *count_out)
 {
   if (!d || !endpoint_id)
     return wh__fail(WH_EINVAL, "recover: %s must not be NULL", d ? "endpoint_id" : "dispatcher");
-  return requeue_and_load(d, NULL, endpoint_id, since_unix_ms, count_out);
+  int rc = running_or_fail(d, "recover");
+  return rc ? rc : wh_endpoint_recover(d->reg, endpoint_id, since_unix_ms, count_out);
 }
 
 int wh_emit(wh_event *ev)
@@ -1624,6 +1767,7 @@ int wh_dispatcher_stop(wh_dispatcher *d, int timeout_ms)
   pthread_mutex_unlock(&d->mu);
   if (d->store->ops->on_work)
     d->store->ops->on_work(d->store, NULL, NULL);
+  wh__registry_unwatch(d->reg, on_store_work, d);
   pthread_mutex_lock(&d->mu);
   struct timespec deadline;
   deadline_after(&deadline, timeout_ms < 0 ? 0 : timeout_ms);
@@ -1693,12 +1837,15 @@ void wh_dispatcher_free(wh_dispatcher *d)
       next = q->hnext;
       while (q->ready)
         free_delivery(ready_pop(q));
+      wh__endpoint_unref(atomic_load(&q->ep));
       free(q);
     }
   }
   free(d->qtab);
+  wh__resolver_free(d->resolver);
   free(d->o.user_agent);
   free(d->o.ca_file);
+  free(d->o.proxy);
   pthread_cond_destroy(&d->idle_cv);
   pthread_mutex_destroy(&d->mu);
   wh__registry_unref(d->reg);

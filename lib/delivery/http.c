@@ -51,7 +51,10 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *userp)
 static curl_socket_t on_open_socket(void *userp, curlsocktype purpose, struct curl_sockaddr *addr)
 {
   wh__xfer *x = userp;
-  if (purpose == CURLSOCKTYPE_IPCXN && !x->opts->allow_private) {
+  /* Through the operator's proxy the connection goes to that proxy, which the
+     operator chose; the destination was checked before (see the dispatcher).
+     An endpoint's own proxy is checked like a destination. */
+  if (purpose == CURLSOCKTYPE_IPCXN && !x->opts->allow_private && !(x->proxy && x->proxy_trusted)) {
     const char *why = wh__addr_forbidden(&addr->addr);
     if (why) {
       x->policy_refused = 1;
@@ -70,6 +73,12 @@ static void set_fixed(wh__xfer *x, const wh__opts *o)
   curl_easy_setopt(e, CURLOPT_POST, 1L);
   curl_easy_setopt(e, CURLOPT_USERAGENT, o->user_agent);
   curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, o->timeout_ms);
+  x->timeout_ms = o->timeout_ms;
+  /* No proxy from the environment (http_proxy, ...): only the configured ones,
+     whose use the network policy knows about. */
+  curl_easy_setopt(e, CURLOPT_PROXY, "");
+  free(x->proxy);
+  x->proxy = NULL;
   curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, o->connect_timeout_ms);
   curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
   curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -95,6 +104,46 @@ static void set_fixed(wh__xfer *x, const wh__opts *o)
   x->easy_opts = o;
 }
 
+const char *wh__xfer_proxy(const wh__opts *o, const wh__endpoint *ep, int *trusted)
+{
+  *trusted = !ep->set.proxy && o->proxy;
+  return ep->set.proxy ? ep->set.proxy : o->proxy;
+}
+
+/* Keep *slot equal to value (copies), calling setopt only on a change: libcurl
+   copies strings, and most requests repeat the last one's. */
+static int sync_str(CURL *e, CURLoption opt, char **slot, const char *value, const char *unset)
+{
+  if ((!*slot && !value) || (*slot && value && strcmp(*slot, value) == 0))
+    return WH_OK;
+  char *copy = NULL;
+  if (value && !(copy = wh__strdup(value)))
+    return wh__oom();
+  free(*slot);
+  *slot = copy;
+  curl_easy_setopt(e, opt, value ? value : unset);
+  return WH_OK;
+}
+
+/* The endpoint's own settings: timeout, proxy, client certificate. */
+static int set_per_endpoint(wh__xfer *x, const wh__opts *o, const wh__endpoint *ep)
+{
+  CURL *e = x->easy;
+  long timeout = ep->set.timeout_ms ? ep->set.timeout_ms : o->timeout_ms;
+  if (timeout != x->timeout_ms) {
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout);
+    x->timeout_ms = timeout;
+  }
+  const char *proxy = wh__xfer_proxy(o, ep, &x->proxy_trusted);
+  int rc = sync_str(e, CURLOPT_PROXY, &x->proxy, proxy, "");
+  const char *had = x->client_cert;
+  if (!rc)
+    rc = sync_str(e, CURLOPT_SSLCERT, &x->client_cert, ep->set.client_cert, NULL);
+  if (!rc && had != x->client_cert) /* the file holds the key too */
+    curl_easy_setopt(e, CURLOPT_SSLKEY, x->client_cert);
+  return rc;
+}
+
 int wh__xfer_setup(wh__xfer *x, const wh__opts *o, wh__delivery *dl, wh__endpoint *ep)
 {
   x->ep = ep; /* the caller's reference, released by wh__xfer_reset */
@@ -103,6 +152,9 @@ int wh__xfer_setup(wh__xfer *x, const wh__opts *o, wh__delivery *dl, wh__endpoin
   if (x->easy_opts != o)
     set_fixed(x, o);
   CURL *e = x->easy;
+  int rc0 = set_per_endpoint(x, o, ep);
+  if (rc0)
+    return rc0;
   x->dl = dl;
   x->opts = o;
   x->started_ms = wh__mono_ms();
@@ -209,5 +261,7 @@ void wh__xfer_free(wh__xfer *x)
     curl_easy_cleanup(x->easy);
   free(x->hextra);
   free(x->url);
+  free(x->proxy);
+  free(x->client_cert);
   free(x);
 }

@@ -24,6 +24,10 @@ typedef struct wh__xfer {
   char id_line[WH_ID_MAX + 16];
   char ts_line[48];
   char *url;                  /* the URL last given to the easy handle */
+  char *proxy;                /* the proxy last given to it (NULL: none) */
+  char *client_cert;          /* the client certificate last given to it (NULL: none) */
+  long timeout_ms;            /* the timeout last given to it */
+  int proxy_trusted;          /* the proxy is the operator's (WH_OPT_PROXY), not the endpoint's */
   wh__delivery *dl;
   const wh__opts *opts;
   int64_t started_ms;  /* monotonic */
@@ -42,6 +46,8 @@ typedef struct wh__xfer {
 /* Prepare x (easy handle reused) to POST dl's message to ep. x takes over the caller's
    reference to ep, also when it fails: wh__xfer_reset releases it. */
 int wh__xfer_setup(wh__xfer *x, const wh__opts *o, wh__delivery *dl, wh__endpoint *ep);
+/* The proxy a request to ep goes through (NULL: none), and whether it is the operator's. */
+const char *wh__xfer_proxy(const wh__opts *o, const wh__endpoint *ep, int *trusted);
 /* Turn curl's verdict into an outcome. */
 void wh__xfer_outcome(wh__xfer *x, CURLcode code, wh__outcome *out);
 /* Drop per-request state, keep the easy handle (and so its connection cache use). */

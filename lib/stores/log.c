@@ -15,6 +15,24 @@ static void add_time(cJSON *o, const char *key, int64_t ms)
   }
 }
 
+int wh__log_message_visible(const wh__log_filter *f, const char *body, size_t len)
+{
+  if (!f)
+    return 1;
+  cJSON *doc = cJSON_ParseWithLength(body, len);
+  const char *tenant = cJSON_GetStringValue(cJSON_GetObjectItem(doc, "tenant_id"));
+  int ok = tenant && strcmp(tenant, f->tenant) == 0;
+  cJSON_Delete(doc);
+  return ok;
+}
+
+static int by_str(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
+
+int wh__log_delivery_visible(const wh__log_filter *f, const char *ep_id)
+{
+  return !f || (f->n && bsearch(&ep_id, f->ep_ids, f->n, sizeof *f->ep_ids, by_str) != NULL);
+}
+
 static const char *state_name(int state)
 {
   return state == WH__DLV_DELIVERED ? "delivered" : state == WH__DLV_FAILED ? "failed" : "pending";

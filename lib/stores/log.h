@@ -13,6 +13,18 @@ typedef struct {
   int64_t due_ms, finished_ms;
 } wh__log_delivery;
 
+/* What a tenant view may see of the log: messages of its tenant (the
+   payload's tenant_id), deliveries to its endpoints. */
+typedef struct wh__log_filter {
+  const char *tenant;
+  const char *const *ep_ids; /* sorted */
+  size_t n;
+} wh__log_filter;
+/* May f see the message whose payload is body? (f NULL: yes) */
+int wh__log_message_visible(const wh__log_filter *f, const char *body, size_t len);
+/* May f see a delivery to ep_id? (f NULL: yes) */
+int wh__log_delivery_visible(const wh__log_filter *f, const char *ep_id);
+
 /* {"id","event_type","created_at","payload":{...},"deliveries":[]} */
 cJSON *wh__log_message_json(const char *id, const char *type, int64_t created_ms, const char *body);
 /* {"endpoint_id","state","attempts_made","next_attempt_at","finished_at","attempts":[]} */

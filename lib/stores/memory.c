@@ -500,12 +500,12 @@ static cJSON *dlv_json(const mdlv *d)
   return o;
 }
 
-static int m_message_json(wh__store *base, const char *msg_id, char **json)
+static int m_message_json(wh__store *base, const char *msg_id, const wh__log_filter *f, char **json)
 {
   mstore *s = (mstore *)base;
   lock_store(s);
   mmsg *x = find_msg(s, msg_id);
-  if (!x) {
+  if (!x || !wh__log_message_visible(f, x->m->body, x->m->len)) {
     pthread_mutex_unlock(&s->mu);
     return wh__fail(WH_ENOTFOUND, "message \"%.64s\": not in the store (unknown, or forgotten: the memory "
                                   "store keeps the last %d finished messages)",
@@ -514,7 +514,8 @@ static int m_message_json(wh__store *base, const char *msg_id, char **json)
   cJSON *o = wh__log_message_json(x->m->id, x->m->type, x->m->created_ms, x->m->body);
   cJSON *arr = o ? cJSON_GetObjectItem(o, "deliveries") : NULL;
   for (const mdlv *d = x->dlvs; arr && d; d = d->next_in_msg)
-    cJSON_AddItemToArray(arr, dlv_json(d));
+    if (wh__log_delivery_visible(f, d->st.ep_id))
+      cJSON_AddItemToArray(arr, dlv_json(d));
   pthread_mutex_unlock(&s->mu);
   return wh__log_print(o, json);
 }

@@ -68,6 +68,17 @@ static const char *const migrations[] = {
   " RETURNS bigint LANGUAGE sql AS"
   " $$ INSERT INTO webhook.outbox(resource_type, event_type, resource, tenant_id, user_id, resource_id)"
   " VALUES ($1, $2, $3, $4, $5, $6) RETURNING id $$;",
+  /* 2 (1.1): endpoints belong to a tenant (NULL: the platform), names are unique
+     within a tenant; test events. */
+  "ALTER TABLE webhook.endpoint ADD COLUMN tenant_id text;"
+  "ALTER TABLE webhook.endpoint DROP CONSTRAINT endpoint_name_key;"
+  "CREATE UNIQUE INDEX endpoint_tenant_name ON webhook.endpoint((coalesce(tenant_id, '')), name);"
+  "ALTER TABLE webhook.message ADD COLUMN flags smallint NOT NULL DEFAULT 0;",
+  /* 3 (1.1): per-endpoint settings; deliveries of an ordered endpoint carry their
+     resource_id as the key they are ordered by. */
+  "ALTER TABLE webhook.endpoint ADD COLUMN settings text;"
+  "ALTER TABLE webhook.delivery ADD COLUMN order_key text;"
+  "CREATE INDEX delivery_order ON webhook.delivery(ep_id, order_key, id) WHERE state = 0 AND order_key IS NOT NULL;",
 };
 
 typedef struct {
@@ -186,15 +197,17 @@ static int do_enqueue(pstore *s, wh__job *j)
     k += (size_t)snprintf(arr + k, al - k, "%s\"%s\"", i ? "," : "", j->u.enq.ep_ids[i]);
   snprintf(arr + k, al - k, "}");
   /* Message and deliveries in one round trip. */
-  const char *p[] = {m->id, m->type, hex, created, owner, lease, arr};
+  char flags[8];
+  snprintf(flags, sizeof flags, "%d", m->flags);
+  const char *p[] = {m->id, m->type, hex, created, owner, lease, arr, flags};
   PGresult *res = q(s->w,
-                    "WITH m AS (INSERT INTO webhook.message(id, event_type, body, created_ms)"
-                    " VALUES ($1, $2, $3::bytea, $4))"
+                    "WITH m AS (INSERT INTO webhook.message(id, event_type, body, created_ms, flags)"
+                    " VALUES ($1, $2, $3::bytea, $4, $8))"
                     " INSERT INTO webhook.delivery(msg_id, ep_id, state, attempt, retries_used, fast_retry_used,"
                     " due_ms, claimed, lease_until) SELECT $1, e, 0, 0, 0, 0, $4, $5,"
                     " CASE WHEN $5::bigint = 0 THEN 0 ELSE webhook.now_ms() + $6::bigint END"
                     " FROM unnest($7::text[]) AS e RETURNING id, ep_id",
-                    7, p);
+                    8, p);
   free(hex);
   free(arr);
   int rc = WH_OK;
@@ -275,18 +288,19 @@ static int announce(pstore *s, wh__job *j)
 static int do_put_ep(pstore *s, wh__job *j)
 {
   const wh__endpoint *ep = j->u.ep;
-  char *f = NULL, *h = NULL, *sec = NULL, created[24];
-  if (wh__endpoint_encode(ep, &f, &h, &sec) != WH_OK)
+  char *f = NULL, *h = NULL, *sec = NULL, *set = NULL, created[24];
+  if (wh__endpoint_encode(ep, &f, &h, &sec, &set) != WH_OK)
     return wh__job_fail(j, "out of memory");
   i64(created, ep->created_ms);
   const char *p[] = {ep->id, ep->name, ep->url, ep->description, ep->enabled ? "t" : "f", ep->disabled_reason,
-                     created, f, h, sec};
+                     created, f, h, sec, ep->tenant, set};
   PGresult *res = q(s->w,
                     "INSERT INTO webhook.endpoint(id, name, url, description, enabled, disabled_reason, created_ms,"
-                    " filters, headers, secrets) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+                    " filters, headers, secrets, tenant_id, settings)"
+                    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
                     " ON CONFLICT (id) DO UPDATE SET name = $2, url = $3, description = $4, enabled = $5,"
-                    " disabled_reason = $6, filters = $8, headers = $9, secrets = $10",
-                    10, p);
+                    " disabled_reason = $6, filters = $8, headers = $9, secrets = $10, settings = $12",
+                    12, p);
   int rc = WH_OK;
   if (!ok(res)) {
     const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
@@ -301,6 +315,7 @@ static int do_put_ep(pstore *s, wh__job *j)
   free(f);
   free(h);
   free(sec);
+  free(set);
   return rc ? rc
             : announce(s, j);
 }
@@ -341,7 +356,7 @@ static int do_claim(pstore *s, wh__job *j)
                     " FOR UPDATE SKIP LOCKED) pick WHERE d.id = pick.id"
                     " RETURNING d.id, d.ep_id, d.attempt, d.retries_used, d.fast_retry_used, d.due_ms, d.msg_id)"
                     " SELECT c.id, c.ep_id, c.attempt, c.retries_used, c.fast_retry_used, c.due_ms, m.id,"
-                    " m.event_type, m.body, m.created_ms FROM c JOIN webhook.message m ON m.id = c.msg_id"
+                    " m.event_type, m.body, m.created_ms, m.flags FROM c JOIN webhook.message m ON m.id = c.msg_id"
                     " ORDER BY c.msg_id",
                     4, p);
   if (!ok(res)) {
@@ -368,6 +383,8 @@ static int do_claim(pstore *s, wh__job *j)
       c->m = prev;
     } else if (!(c->m = prev = msg_from_row(res, r, 6, 7, 8, 9))) {
       break;
+    } else {
+      c->m->flags = (uint8_t)atoi(PQgetvalue(res, r, 10));
     }
     j->u.claim.n++;
   }
@@ -643,7 +660,7 @@ static int p_load_endpoints(wh__store *base, int (*add)(void *, const wh__endpoi
   pthread_mutex_lock(&s->rmu);
   PGresult *res = read_q(s,
                          "SELECT id, name, url, description, enabled, disabled_reason, created_ms, filters, headers,"
-                         " secrets FROM webhook.endpoint ORDER BY seq",
+                         " secrets, tenant_id, settings FROM webhook.endpoint ORDER BY seq",
                          0, NULL, "reading endpoints", &rc);
   for (int r = 0; res && rc == WH_OK && r < PQntuples(res); r++) {
     wh__endpoint_row row = {
@@ -657,6 +674,8 @@ static int p_load_endpoints(wh__store *base, int (*add)(void *, const wh__endpoi
       .filters = PQgetvalue(res, r, 7),
       .headers = PQgetvalue(res, r, 8),
       .secrets = PQgetvalue(res, r, 9),
+      .tenant_id = PQgetisnull(res, r, 10) ? NULL : PQgetvalue(res, r, 10),
+      .settings = PQgetisnull(res, r, 11) ? NULL : PQgetvalue(res, r, 11),
     };
     rc = add(ud, &row);
   }
@@ -665,7 +684,7 @@ static int p_load_endpoints(wh__store *base, int (*add)(void *, const wh__endpoi
   return rc;
 }
 
-static int p_message_json(wh__store *base, const char *msg_id, char **json)
+static int p_message_json(wh__store *base, const char *msg_id, const wh__log_filter *f, char **json)
 {
   pstore *s = (pstore *)base;
   wh__q_flush(base);
@@ -676,12 +695,11 @@ static int p_message_json(wh__store *base, const char *msg_id, char **json)
   PGresult *m = read_q(s, "SELECT id, event_type, body, created_ms FROM webhook.message WHERE id = $1", 1, p,
                        "reading the log", &rc);
   PGresult *d = NULL, *a = NULL;
-  if (m && PQntuples(m) == 0)
+  wh__msg *msg = m && PQntuples(m) == 1 ? msg_from_row(m, 0, 0, 1, 2, 3) : NULL;
+  if (m && !rc && (PQntuples(m) == 0 || (msg && !wh__log_message_visible(f, msg->body, msg->len))))
     rc = wh__fail(WH_ENOTFOUND, "message \"%.64s\": not in the store", msg_id);
   if (m && !rc) {
-    wh__msg *msg = msg_from_row(m, 0, 0, 1, 2, 3);
     o = msg ? wh__log_message_json(msg->id, msg->type, msg->created_ms, msg->body) : NULL;
-    wh__msg_unref(msg);
     d = read_q(s,
                "SELECT id, ep_id, state, attempt, due_ms, coalesce(finished_ms, 0) FROM webhook.delivery"
                " WHERE msg_id = $1 ORDER BY id",
@@ -693,12 +711,15 @@ static int p_message_json(wh__store *base, const char *msg_id, char **json)
                    1, p, "reading the log", &rc)
           : NULL;
   }
+  wh__msg_unref(msg);
   cJSON *arr = o ? cJSON_GetObjectItem(o, "deliveries") : NULL;
   for (int r = 0; arr && a && r < PQntuples(d); r++) {
     wh__log_delivery info = {.id = strtoll(PQgetvalue(d, r, 0), NULL, 10), .ep_id = PQgetvalue(d, r, 1),
                              .state = atoi(PQgetvalue(d, r, 2)), .attempts = atoi(PQgetvalue(d, r, 3)),
                              .due_ms = strtoll(PQgetvalue(d, r, 4), NULL, 10),
                              .finished_ms = strtoll(PQgetvalue(d, r, 5), NULL, 10)};
+    if (!wh__log_delivery_visible(f, info.ep_id))
+      continue;
     cJSON *dj = wh__log_delivery_json(&info);
     cJSON *atts = dj ? cJSON_GetObjectItem(dj, "attempts") : NULL;
     for (int k = 0; atts && k < PQntuples(a); k++) {

@@ -15,7 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SCHEMA_VERSION 1
 #define BUSY_TIMEOUT_MS 5000
 
 static const char schema_sql[] =
@@ -36,6 +35,21 @@ static const char schema_sql[] =
   " duration_ms INTEGER NOT NULL, http_status INTEGER, error TEXT, response BLOB,"
   " PRIMARY KEY(delivery_id, attempt)) WITHOUT ROWID;"
   "INSERT INTO wh_meta(key, value) VALUES('schema', 'libwebhook'), ('version', '1');";
+
+/* The changes since the first schema, in order: migration i takes version i + 1
+   to i + 2. A new file gets schema_sql then every migration; an older file the
+   ones it lacks, in one transaction. Never edit one that shipped. */
+static const char *const migrations[] = {
+  /* 2 (1.1): endpoints belong to a tenant (NULL: the platform); test events. */
+  "ALTER TABLE wh_endpoint ADD COLUMN tenant_id TEXT;"
+  "ALTER TABLE wh_message ADD COLUMN flags INTEGER NOT NULL DEFAULT 0;",
+  /* 3 (1.1): per-endpoint settings; deliveries of an ordered endpoint carry their
+     resource_id as the key they are ordered by. */
+  "ALTER TABLE wh_endpoint ADD COLUMN settings TEXT;"
+  "ALTER TABLE wh_delivery ADD COLUMN order_key TEXT;"
+  "CREATE INDEX wh_delivery_order ON wh_delivery(ep_id, order_key, id) WHERE state = 0 AND order_key IS NOT NULL;",
+};
+#define SCHEMA_VERSION ((int)WH__COUNT(migrations) + 1)
 
 #define STMT_CACHE 24
 
@@ -169,8 +183,8 @@ static int do_enqueue(sstore *s, wh__job *j)
 {
   sqlite3 *db = s->wdb;
   wh__msg *m = j->u.enq.m;
-  if (run(s, "INSERT INTO wh_message(id, event_type, body, created_ms) VALUES(?, ?, ?, ?)", "ttbi", m->id,
-          m->type, m->body, (int)m->len, m->created_ms) != SQLITE_DONE)
+  if (run(s, "INSERT INTO wh_message(id, event_type, body, created_ms, flags) VALUES(?, ?, ?, ?, ?)", "ttbii",
+          m->id, m->type, m->body, (int)m->len, m->created_ms, (int64_t)m->flags) != SQLITE_DONE)
     return job_fail(j, db, "saving the message");
   for (size_t i = 0; i < j->u.enq.n; i++) {
     if (run(s,
@@ -210,18 +224,19 @@ static int do_record(sstore *s, wh__job *j)
 static int do_put_ep(sstore *s, wh__job *j)
 {
   const wh__endpoint *ep = j->u.ep;
-  char *f = NULL, *h = NULL, *sec = NULL;
-  if (wh__endpoint_encode(ep, &f, &h, &sec) != WH_OK) {
+  char *f = NULL, *h = NULL, *sec = NULL, *set = NULL;
+  if (wh__endpoint_encode(ep, &f, &h, &sec, &set) != WH_OK) {
     snprintf(j->err, sizeof j->err, "%s", wh_error_last());
     return j->rc = WH_ENOMEM;
   }
   int rc = run(s,
                "INSERT INTO wh_endpoint(id, name, url, description, enabled, disabled_reason, created_ms, filters,"
-               " headers, secrets) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT(id) DO UPDATE SET"
-               " name = ?2, url = ?3, description = ?4, enabled = ?5, disabled_reason = ?6, filters = ?8,"
-               " headers = ?9, secrets = ?10",
-               "ttttitittt", ep->id, ep->name, ep->url, ep->description, (int64_t)ep->enabled, ep->disabled_reason,
-               ep->created_ms, f, h, sec);
+               " headers, secrets, tenant_id, settings) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+               " ON CONFLICT(id) DO UPDATE SET name = ?2, url = ?3, description = ?4, enabled = ?5,"
+               " disabled_reason = ?6, filters = ?8, headers = ?9, secrets = ?10, settings = ?12",
+               "ttttitittttt", ep->id, ep->name, ep->url, ep->description, (int64_t)ep->enabled,
+               ep->disabled_reason, ep->created_ms, f, h, sec, ep->tenant, set);
+  free(set);
   free(f);
   free(h);
   free(sec);
@@ -241,7 +256,8 @@ static int do_claim(sstore *s, wh__job *j)
   sqlite3_stmt *st;
   if (sqlite3_prepare_v2(db,
                          "SELECT d.id, d.ep_id, d.attempt, d.retries_used, d.fast_retry_used, d.due_ms, m.id,"
-                         " m.event_type, m.body, m.created_ms FROM wh_delivery d JOIN wh_message m ON m.id = d.msg_id"
+                         " m.event_type, m.body, m.created_ms, m.flags FROM wh_delivery d"
+                         " JOIN wh_message m ON m.id = d.msg_id"
                          " WHERE d.state = 0 AND d.claimed = 0 AND d.due_ms <= ? ORDER BY d.due_ms LIMIT ?",
                          -1, &st, NULL) != SQLITE_OK)
     return job_fail(j, db, "reading due deliveries");
@@ -272,6 +288,8 @@ static int do_claim(sstore *s, wh__job *j)
     } else {
       c->m = wh__msg_new(mid, (const char *)sqlite3_column_text(st, 7), sqlite3_column_blob(st, 8),
                          (size_t)sqlite3_column_bytes(st, 8), sqlite3_column_int64(st, 9));
+      if (c->m)
+        c->m->flags = (uint8_t)sqlite3_column_int(st, 10);
       prev = c->m;
     }
     if (!c->m)
@@ -523,7 +541,7 @@ static int s_load_endpoints(wh__store *base, int (*add)(void *, const wh__endpoi
   pthread_mutex_lock(&s->rmu);
   if (sqlite3_prepare_v2(s->rdb,
                          "SELECT id, name, url, description, enabled, disabled_reason, created_ms, filters,"
-                         " headers, secrets FROM wh_endpoint ORDER BY rowid",
+                         " headers, secrets, tenant_id, settings FROM wh_endpoint ORDER BY rowid",
                          -1, &st, NULL) != SQLITE_OK) {
     int rc = db_fail(s->rdb, s->path, "reading endpoints");
     pthread_mutex_unlock(&s->rmu);
@@ -542,6 +560,8 @@ static int s_load_endpoints(wh__store *base, int (*add)(void *, const wh__endpoi
       .filters = (const char *)sqlite3_column_text(st, 7),
       .headers = (const char *)sqlite3_column_text(st, 8),
       .secrets = (const char *)sqlite3_column_text(st, 9),
+      .tenant_id = (const char *)sqlite3_column_text(st, 10),
+      .settings = (const char *)sqlite3_column_text(st, 11),
     };
     rc = add(ud, &row);
   }
@@ -552,7 +572,7 @@ static int s_load_endpoints(wh__store *base, int (*add)(void *, const wh__endpoi
   return rc;
 }
 
-static int s_message_json(wh__store *base, const char *msg_id, char **json)
+static int s_message_json(wh__store *base, const char *msg_id, const wh__log_filter *f, char **json)
 {
   sstore *s = (sstore *)base;
   wh__q_flush(base); /* the log shows every attempt reported so far */
@@ -575,7 +595,8 @@ static int s_message_json(wh__store *base, const char *msg_id, char **json)
     goto out;
   }
   sqlite3_bind_text(st, 1, msg_id, -1, SQLITE_STATIC);
-  if (sqlite3_step(st) != SQLITE_ROW) {
+  if (sqlite3_step(st) != SQLITE_ROW ||
+      !wh__log_message_visible(f, sqlite3_column_blob(st, 2), (size_t)sqlite3_column_bytes(st, 2))) {
     rc = wh__fail(WH_ENOTFOUND, "message \"%.64s\": not in the store", msg_id);
     goto out;
   }
@@ -590,6 +611,8 @@ static int s_message_json(wh__store *base, const char *msg_id, char **json)
     wh__log_delivery info = {.id = sqlite3_column_int64(dq, 0), .ep_id = (const char *)sqlite3_column_text(dq, 1),
                              .state = sqlite3_column_int(dq, 2), .attempts = sqlite3_column_int(dq, 3),
                              .due_ms = sqlite3_column_int64(dq, 4), .finished_ms = sqlite3_column_int64(dq, 5)};
+    if (!wh__log_delivery_visible(f, info.ep_id))
+      continue;
     cJSON *d = wh__log_delivery_json(&info);
     cJSON *atts = d ? cJSON_GetObjectItem(d, "attempts") : NULL;
     sqlite3_reset(aq);
@@ -687,13 +710,37 @@ static int open_conn(sstore *s, sqlite3 **db)
   return WH_OK;
 }
 
+/* Bring the schema from version `have` (0: an empty file) to SCHEMA_VERSION,
+   all or nothing. */
+static int migrate(sstore *s, int have)
+{
+  sqlite3 *db = s->wdb;
+  char mark[96];
+  snprintf(mark, sizeof mark, "UPDATE wh_meta SET value = '%d' WHERE key = 'version'", SCHEMA_VERSION);
+  int ok = exec(db, "BEGIN IMMEDIATE") == SQLITE_OK;
+  if (ok && have == 0)
+    ok = exec(db, schema_sql) == SQLITE_OK;
+  for (int v = have > 1 ? have : 1; ok && v < SCHEMA_VERSION; v++)
+    ok = exec(db, migrations[v - 1]) == SQLITE_OK;
+  if (ok)
+    ok = exec(db, mark) == SQLITE_OK && exec(db, "COMMIT") == SQLITE_OK;
+  if (ok)
+    return WH_OK;
+  int rc = db_fail(db, s->path, have ? "upgrading the schema" : "creating the schema");
+  exec(db, "ROLLBACK");
+  return rc;
+}
+
 /* Create the schema in an empty file, or check that a non-empty one is ours. */
 static int prepare_schema(sstore *s)
 {
   sqlite3 *db = s->wdb;
   sqlite3_stmt *st;
-  /* The first read tells a corrupt or foreign (non-SQLite) file apart. */
-  if (sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_master", -1, &st, NULL) != SQLITE_OK)
+  /* The first read tells a corrupt or foreign (non-SQLite) file apart. A file
+     holding only a receiver's seen ids (wh_incoming_*, incoming/seen_sqlite.c)
+     counts as empty: both may share one file, opened in either order. */
+  if (sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_master WHERE tbl_name NOT LIKE 'wh\\_incoming\\_%' ESCAPE '\\'",
+                         -1, &st, NULL) != SQLITE_OK)
     return db_fail(db, s->path, "reading the schema");
   int step = sqlite3_step(st);
   int tables = step == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
@@ -703,21 +750,8 @@ static int prepare_schema(sstore *s)
   if (exec(db, "PRAGMA journal_mode=WAL") != SQLITE_OK || exec(db, "PRAGMA synchronous=FULL") != SQLITE_OK)
     return db_fail(db, s->path, "switching to WAL mode");
   s->full = 1;
-  if (tables == 0) {
-    if (exec(db, "BEGIN IMMEDIATE") != SQLITE_OK)
-      return db_fail(db, s->path, "creating the schema");
-    if (exec(db, schema_sql) != SQLITE_OK) {
-      int rc = db_fail(db, s->path, "creating the schema");
-      exec(db, "ROLLBACK");
-      return rc;
-    }
-    if (exec(db, "COMMIT") != SQLITE_OK) {
-      int rc = db_fail(db, s->path, "creating the schema");
-      exec(db, "ROLLBACK");
-      return rc;
-    }
-    return WH_OK;
-  }
+  if (tables == 0)
+    return migrate(s, 0);
   const char *schema = NULL;
   int version = 0;
   if (sqlite3_prepare_v2(db, "SELECT (SELECT value FROM wh_meta WHERE key = 'schema'),"
@@ -733,10 +767,10 @@ static int prepare_schema(sstore *s)
     return wh__fail(WH_ESTORE, "store sqlite:%s: a SQLite database of another application (no libwebhook "
                                "schema); refusing to touch it",
                     s->path);
-  if (version != SCHEMA_VERSION)
-    return wh__fail(WH_ESTORE, "store sqlite:%s: schema version %d, this library knows %d", s->path, version,
-                    SCHEMA_VERSION);
-  return WH_OK;
+  if (version > SCHEMA_VERSION || version < 1)
+    return wh__fail(WH_ESTORE, "store sqlite:%s: schema version %d, this library knows 1 to %d (a newer "
+                               "libwebhook wrote it)", s->path, version, SCHEMA_VERSION);
+  return version < SCHEMA_VERSION ? migrate(s, version) : WH_OK;
 }
 
 int wh__store_sqlite_open(const char *path, wh__store **out)

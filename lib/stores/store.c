@@ -78,6 +78,7 @@ wh__msg *wh__msg_new(const char *id, const char *type, const char *body, size_t 
   if (!m)
     return NULL;
   atomic_init(&m->refs, 1);
+  m->flags = 0;
   m->len = len;
   m->created_ms = created_ms;
   memcpy(m->id, id, strlen(id) + 1);

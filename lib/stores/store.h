@@ -22,8 +22,12 @@ void wh__store_spec_free(wh__store_spec *spec);
    and by the memory store's log. */
 #define WH__MSG_ID_MAX 32 /* "msg_" + 27 characters + NUL: ids come from wh__make_id */
 
+/* Message flags, kept by the stores with the message. */
+enum { WH__MSG_TEST = 1 /* a test event: one attempt, also to a disabled endpoint, no effect on its health */ };
+
 typedef struct wh__msg {
   atomic_int refs;
+  uint8_t flags;             /* WH__MSG_*; in the padding after refs */
   size_t len;
   int64_t created_ms;
   const char *type;          /* "people.CREATE", stored after the body */
@@ -72,17 +76,18 @@ typedef int (*wh__outbox_fn)(void *ud, const wh__outbox_row *row, wh__msg **m, c
 typedef int (*wh__claim_cb)(void *ud, wh__msg *m, const wh__dlv_state *st);
 
 typedef struct wh__store wh__store;
+struct wh__log_filter;
 
 /* An endpoint as stored: the lists are JSON text (see wh__endpoint_encode). */
 typedef struct {
-  const char *id, *name, *url, *description, *disabled_reason;
+  const char *id, *tenant_id, *name, *url, *description, *disabled_reason;
   int enabled;
   int64_t created_ms;
-  const char *filters, *headers, *secrets;
+  const char *filters, *headers, *secrets, *settings;
 } wh__endpoint_row;
 
 /* registry.c: an endpoint to and from its stored form. */
-int wh__endpoint_encode(const wh__endpoint *ep, char **filters, char **headers, char **secrets);
+int wh__endpoint_encode(const wh__endpoint *ep, char **filters, char **headers, char **secrets, char **settings);
 int wh__endpoint_decode(const wh__endpoint_row *row, wh__endpoint **out);
 
 typedef struct wh__store_ops {
@@ -115,8 +120,8 @@ typedef struct wh__store_ops {
   /* Wait until asynchronous records are written. */
   void (*flush)(wh__store *s);
 
-  /* The attempt log. */
-  int (*message_json)(wh__store *s, const char *msg_id, char **json);
+  /* The attempt log. f: NULL (everything), or a tenant view's filter (see log.h). */
+  int (*message_json)(wh__store *s, const char *msg_id, const struct wh__log_filter *f, char **json);
   int (*failed_json)(wh__store *s, const char *ep_id, int64_t since_ms, size_t limit, char **json);
   /* Make deliveries pending again, due now, unclaimed: for msg_id to ep_id (NULL:
      to every endpoint it had), or every failed one of ep_id finished since since_ms
