@@ -143,7 +143,8 @@ class Registry {
   /** A view limited to one tenant: the same methods, only that tenant's endpoints and messages. */
   tenant(tenantId) {
     const out = [null];
-    this._call('wh_registry_open_tenant', out, str(tenantId, 'tenantId'));
+    // The view comes first here: wh_registry_open_tenant(&view, reg, id).
+    check(native().fn.wh_registry_open_tenant(out, this._p(), str(tenantId, 'tenantId')));
     return new Registry(out[0], `tenant view "${tenantId}"`);
   }
 

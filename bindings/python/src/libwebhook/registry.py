@@ -93,7 +93,12 @@ class Registry:
         tenant's endpoints and messages; endpoints added through it belong to
         the tenant. Close it like a registry (it keeps this one alive)."""
         out = ctypes.c_void_p()
-        self._call("wh_registry_open_tenant", ctypes.byref(out), enc(tenant_id, "tenant_id"))
+        name = enc(tenant_id, "tenant_id")
+        ptr = self._h.acquire()
+        try:  # the view comes first here: wh_registry_open_tenant(&view, reg, id)
+            check(lib().wh_registry_open_tenant(ctypes.byref(out), ptr, name))
+        finally:
+            self._h.release()
         view = Registry.__new__(Registry)
         view._init(out.value or 0, f"tenant view {tenant_id!r}")
         return view
