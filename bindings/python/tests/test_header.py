@@ -155,6 +155,15 @@ class HeaderTest(unittest.TestCase):
             {header["WH_DELIVERED"]: "delivered", header["WH_RETRYING"]: "retrying", header["WH_FAILED"]: "failed"},
         )
 
+    def test_the_installed_package_is_tested(self) -> None:
+        """Under ctest the package comes from pip's install into a venv, py.typed included."""
+        import os
+
+        venv = os.environ.get("WH_EXPECT_INSTALLED")
+        if venv:
+            self.assertTrue(os.path.realpath(wh.__file__).startswith(os.path.realpath(venv)), wh.__file__)
+        self.assertTrue(os.path.exists(os.path.join(os.path.dirname(wh.__file__), "py.typed")))
+
     def test_versions_agree(self) -> None:
         header = header_constants()
         major, minor, patch = header["WH_VERSION_MAJOR"], header["WH_VERSION_MINOR"], header["WH_VERSION_PATCH"]
