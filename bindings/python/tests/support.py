@@ -146,7 +146,8 @@ def standardwebhooks_verify(secret: str, requests: List[Request]) -> List[Dict[s
         capture_output=True,
         text=True,
         timeout=60,
-        env={**os.environ, "NODE_PATH": node_modules()},
+        # Without the sanitizer runtime a sanitized build preloads: node does not load libwebhook.
+        env={**{k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}, "NODE_PATH": node_modules()},
     )
     if proc.returncode != 0:
         raise AssertionError(f"standardwebhooks_verify.cjs failed ({proc.returncode}): {proc.stderr}")
