@@ -11,6 +11,12 @@ WEBHOOK_DEPS=(
   libbrotli-dev libidn2-dev libkrb5-dev libldap2-dev libnghttp2-dev libpsl-dev
   librtmp-dev libssh2-1-dev libzstd-dev zlib1g-dev
   abigail-tools   # abidw, abidiff: the abi test
+  # The man pages and the API reference (docs/): doxygen writes XML and HTML, Debian's
+  # python3 turns the XML into man pages; man-db and groff render them in the tests.
+  doxygen python3 man-db groff-base
+  # The Debian packages (cpack, the deb_packages test): dpkg-shlibdeps and
+  # dpkg-architecture, file for CPack, fakeroot for dpkg --root as an ordinary user.
+  dpkg-dev file fakeroot
   postgresql      # a server for the postgresql:// store tests
   valgrind
   # The bindings' tests (bindings/): the Python package is built offline with

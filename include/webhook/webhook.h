@@ -1,5 +1,6 @@
-/*
- * libwebhook - send and verify webhooks (Standard Webhooks v1) from C.
+/**
+ * @file webhook/webhook.h
+ * @brief libwebhook - send and verify webhooks (Standard Webhooks v1) from C.
  *
  * This is the one public header. It compiles alone as C99 and as C++, and
  * names no type of the libraries libwebhook is built on.
@@ -13,6 +14,10 @@
  *    A returned `const char *` is borrowed: do not free it.
  *  - Callbacks take `void *userdata` last; each says which thread runs it.
  *  - No varargs: every function can be called through an FFI as it is.
+ *
+ * The sections of this file are the groups of the API reference
+ * (`cmake --build build --target docs`) and of the man pages, one page per
+ * function (`man 3 libwebhook` lists them).
  */
 #ifndef WEBHOOK_WEBHOOK_H
 #define WEBHOOK_WEBHOOK_H
@@ -20,6 +25,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/**
+ * @def WH_EXTERN
+ * Marks a public function: exported from the shared library, which hides
+ * everything else. Define WEBHOOK_STATIC before the include when linking the
+ * static library on Windows.
+ */
 #if defined(_WIN32) && !defined(WEBHOOK_STATIC)
 #  if defined(WEBHOOK_BUILDING)
 #    define WH_EXTERN __declspec(dllexport)
@@ -40,16 +51,33 @@ extern "C" {
 /* Version                                                                    */
 /* ------------------------------------------------------------------------ */
 
+/**
+ * @defgroup version Version and errors
+ * The library's version, and how every function reports a failure.
+ * @{
+ */
+
+/** Major version of this header: 1 for as long as the ABI is libwebhook.so.1. */
 #define WH_VERSION_MAJOR 1
+/** Minor version of this header: grows with additions. */
 #define WH_VERSION_MINOR 1
+/** Patch version of this header: fixes only. */
 #define WH_VERSION_PATCH 0
 /** The version as 0xMMmmpp, for compile-time comparisons. */
 #define WH_VERSION_NUM   0x010100
+/** The version as text, "MAJOR.MINOR.PATCH"; compare it with wh_version() at run time. */
 #define WH_VERSION_STRING "1.1.0"
 
-/** @return the version of the library actually loaded, "1.1.0". Static text. */
+/**
+ * The version of the library actually loaded, which may be newer than the header.
+ * @return static text, "1.1.0".
+ * @threadsafety Safe from any thread.
+ */
 WH_EXTERN const char *wh_version(void);
-/** @return the version of the library actually loaded, as 0xMMmmpp. */
+/**
+ * The version of the library actually loaded, as a number.
+ * @return 0xMMmmpp, as WH_VERSION_NUM.
+ */
 WH_EXTERN unsigned wh_version_num(void);
 
 /* ------------------------------------------------------------------------ */
@@ -58,7 +86,7 @@ WH_EXTERN unsigned wh_version_num(void);
 
 /** Result codes. The numbers never change meaning and are never reused. */
 enum {
-  WH_OK = 0,
+  WH_OK = 0,          /**< success */
   WH_EINVAL = 1,      /**< bad argument: NULL, malformed URL, JSON, secret, pattern */
   WH_ENOMEM = 2,      /**< out of memory */
   WH_ENOTFOUND = 3,   /**< no such endpoint / message */
@@ -75,30 +103,44 @@ enum {
 
 /**
  * Fixed text for a result code ("invalid argument", ...).
+ * @param code a WH_E* code, or WH_OK.
  * @return static text; "unknown error" for a code the library does not know.
- * Thread-safe.
+ * @threadsafety Safe from any thread.
  */
 WH_EXTERN const char *wh_strerror(int code);
 
 /**
  * Detail about the last failure on the calling thread, for example
  * "endpoint url: scheme must be http or https".
+ * @threadsafety Per thread: it describes the calling thread's last failure.
  * @return thread-local text owned by the library, valid until the next
  *         failing libwebhook call on the same thread; "" when there is none.
  *         Successful calls leave it unchanged.
  */
 WH_EXTERN const char *wh_error_last(void);
 
-/** Release text that the library allocated for the caller. NULL is fine. */
+/**
+ * Release text that the library allocated for the caller.
+ * @param p what a `char **..._out` parameter received; NULL is fine.
+ */
 WH_EXTERN void wh_free(void *p);
+
+/** @} */
 
 /* ------------------------------------------------------------------------ */
 /* Registry: where endpoints live                                             */
 /* ------------------------------------------------------------------------ */
 
 /**
- * The set of endpoints an administrator registered. Every function on a
- * registry is safe to call from any number of threads at once.
+ * @defgroup registry Registry
+ * Where endpoints live: open a store, add, change and list endpoints.
+ * @{
+ */
+
+/**
+ * The set of endpoints an administrator registered.
+ * @threadsafety Every function on a registry is safe to call from any number of
+ * threads at once.
  */
 typedef struct wh_registry wh_registry;
 
@@ -121,6 +163,13 @@ WH_EXTERN int wh_registry_open(wh_registry **out, const char *store);
  * they are freed does not matter (a garbage collector may pick any).
  */
 WH_EXTERN void wh_registry_free(wh_registry *reg);
+
+/**
+ * @defgroup tenants Tenants
+ * @ingroup registry
+ * Views of a registry limited to one tenant, and the limits set on tenants.
+ * @{
+ */
 
 /**
  * Open a view of reg limited to one tenant. Through the view every registry
@@ -159,11 +208,14 @@ enum {
  */
 WH_EXTERN int wh_registry_set_int(wh_registry *reg, int setting, long value);
 
+/** @} */
+
 /**
  * Register an outgoing webhook, enabled, with a freshly generated secret and
  * no filter (it receives every event).
  * Through a tenant view the endpoint belongs to that tenant; through the root
  * registry it is a platform endpoint (see wh_registry_open_tenant()).
+ * @param reg         the root registry, or a tenant view.
  * @param name        1..256 bytes of UTF-8, unique within its tenant, or among platform
  *                    endpoints (WH_EEXIST otherwise).
  * @param url         http:// or https:// URL with a host, no user:password, at most 65,536 bytes.
@@ -251,6 +303,8 @@ WH_EXTERN int wh_endpoint_signature(wh_registry *reg, const char *id, const char
  * and wh_endpoint_set_str() that are set ("ordered", "rate_limit",
  * "timeout_ms", "retry_schedule", "proxy", "client_cert"). Never a secret nor
  * a key.
+ * @param reg      the registry, or a tenant view.
+ * @param id       the endpoint id.
  * @param json_out receives text to release with wh_free().
  */
 WH_EXTERN int wh_endpoint_get_json(wh_registry *reg, const char *id, char **json_out);
@@ -259,11 +313,23 @@ WH_EXTERN int wh_endpoint_get_json(wh_registry *reg, const char *id, char **json
     array of the objects above. */
 WH_EXTERN int wh_endpoint_list_json(wh_registry *reg, char **json_out);
 
+/** @} */
+
 /* ------------------------------------------------------------------------ */
 /* Event builder: the Casebook envelope                                       */
 /* ------------------------------------------------------------------------ */
 
-/** One event being built. Not thread-safe: build it on one thread. */
+/**
+ * @defgroup event Event builder
+ * Build one event, the Casebook envelope that endpoints receive.
+ * @{
+ */
+
+/**
+ * One event being built.
+ * @threadsafety Not thread-safe: build an event on one thread at a time, then
+ * hand it to emit.
+ */
 typedef struct wh_event wh_event;
 
 /**
@@ -271,6 +337,8 @@ typedef struct wh_event wh_event;
  * characters of [A-Za-z0-9_-]. The event time defaults to now.
  * @param out receives the event; free it with wh_event_free() unless it is
  *            handed to wh_dispatcher_emit()/wh_emit(), which take it.
+ * @param resource_type for example "people".
+ * @param event_type    for example "CREATE".
  */
 WH_EXTERN int wh_event_new(wh_event **out, const char *resource_type, const char *event_type);
 
@@ -299,6 +367,7 @@ WH_EXTERN int wh_event_set_time(wh_event *ev, int64_t unix_micros);
  * The envelope, exactly the bytes sent: keys resource, tenant_id, user_id,
  * resource_id, resource_type, event_type, event_time in that order, no
  * whitespace, event_time as "2024-03-26T18:53:16.818049Z".
+ * @param ev       the event.
  * @param json_out receives text to release with wh_free().
  */
 WH_EXTERN int wh_event_to_json(const wh_event *ev, char **json_out);
@@ -306,13 +375,24 @@ WH_EXTERN int wh_event_to_json(const wh_event *ev, char **json_out);
 /** Free an event that was not handed to emit. NULL is fine. */
 WH_EXTERN void wh_event_free(wh_event *ev);
 
+/** @} */
+
 /* ------------------------------------------------------------------------ */
 /* Dispatcher: delivery                                                       */
 /* ------------------------------------------------------------------------ */
 
 /**
+ * @defgroup dispatcher Dispatcher
+ * Delivery: options, start and stop, emit.
+ * @{
+ */
+
+/**
  * Delivers events to the endpoints of a registry with a pool of worker
  * threads. Configure it, start it, emit from any thread, stop it, free it.
+ * @threadsafety wh_dispatcher_emit() and wh_emit() from any number of threads at
+ * once; options and callbacks from one thread before wh_dispatcher_start(); see
+ * each function, and docs/threading.md.
  */
 typedef struct wh_dispatcher wh_dispatcher;
 
@@ -389,10 +469,15 @@ WH_EXTERN int wh_dispatcher_start(wh_dispatcher *d);
  * Fan ev out to every enabled endpoint whose filter matches, sign and deliver
  * it in the background. Always takes ownership of ev, also on failure. With a
  * durable store it returns only after the message and its deliveries are
- * committed. Never waits for the network. Safe from any thread.
+ * committed. Never waits for the network.
  * An event that matches no endpoint is accepted (WH_OK) and delivered nowhere.
+ * @threadsafety Safe from any number of threads at once, including from a result
+ * callback.
+ * @param d          the dispatcher, started.
+ * @param ev         the event; taken in every case.
  * @param msg_id_out NULL, or receives the message id ("msg_..."), then len must be
  *                   at least WH_ID_MAX, or the call returns WH_ERANGE without emitting.
+ * @param len        the size of msg_id_out.
  * @return WH_OK; WH_ESTATE before start or after stop; WH_EINVAL for an event
  *         larger than WH_OPT_MAX_BODY_BYTES; WH_EFULL when the memory store's
  *         queue cannot take all of its deliveries (then none is queued);
@@ -404,7 +489,9 @@ WH_EXTERN int wh_dispatcher_emit(wh_dispatcher *d, wh_event *ev, char *msg_id_ou
  * Emit n events at once, in one commit with a durable store: all or nothing.
  * Takes ownership of every event, also on failure (NULL entries are refused
  * with WH_EINVAL, the others are freed).
+ * @param d       the dispatcher, started.
  * @param evs     n events.
+ * @param n       how many; 0 is WH_EINVAL.
  * @param ids_out NULL, or n * WH_ID_MAX bytes that receive the message ids one
  *                after another (each NUL-terminated in its WH_ID_MAX slot).
  * @param ids_len the size of ids_out: at least n * WH_ID_MAX, or WH_ERANGE
@@ -447,35 +534,47 @@ WH_EXTERN int wh_dispatcher_stop(wh_dispatcher *d, int timeout_ms);
 /** Stop (if running, without waiting) and free. NULL is fine. */
 WH_EXTERN void wh_dispatcher_free(wh_dispatcher *d);
 
+/** @} */
+
 /* ------------------------------------------------------------------------ */
 /* Delivery results                                                           */
 /* ------------------------------------------------------------------------ */
+
+/**
+ * @defgroup results Delivery results
+ * The outcome of each attempt, handed to a callback, and the disabled-endpoint
+ * callback.
+ * @{
+ */
 
 /** One attempt's outcome. Valid only during the callback that receives it, or, when
     taken from the result queue (wh_dispatcher_next_result()), until wh_result_free(). */
 typedef struct wh_result wh_result;
 
+/** Outcomes of an attempt, from wh_result_outcome(). */
 enum {
   WH_DELIVERED = 1, /**< a 2xx answer */
   WH_RETRYING = 2,  /**< failed; another attempt is scheduled */
   WH_FAILED = 3     /**< attempts exhausted or endpoint disabled / removed */
 };
 
+/** The message of the attempt. @return its id ("msg_...", the webhook-id sent); borrowed, valid as r. */
 WH_EXTERN const char *wh_result_message_id(const wh_result *r);
+/** The endpoint of the attempt. @return its id ("ep_..."); borrowed, valid as r. */
 WH_EXTERN const char *wh_result_endpoint_id(const wh_result *r);
-/** WH_DELIVERED, WH_RETRYING or WH_FAILED. */
+/** The outcome of the attempt. @return WH_DELIVERED, WH_RETRYING or WH_FAILED. */
 WH_EXTERN int wh_result_outcome(const wh_result *r);
-/** 1 for the first try. */
+/** The attempt's number. @return 1 for the first try. */
 WH_EXTERN int wh_result_attempt(const wh_result *r);
-/** 0 when no response arrived. */
+/** The HTTP status of the answer. @return the status; 0 when no response arrived. */
 WH_EXTERN int wh_result_http_status(const wh_result *r);
-/** NULL on success; otherwise what went wrong ("timeout after 15000 ms", "HTTP 503"). */
+/** What went wrong. @return NULL on success; otherwise what went wrong ("timeout after 15000 ms", "HTTP 503"). */
 WH_EXTERN const char *wh_result_error(const wh_result *r);
-/** For WH_RETRYING: when the next attempt is due, unix milliseconds; 0 otherwise. */
+/** When the next attempt is due. @return for WH_RETRYING, unix milliseconds; 0 otherwise. */
 WH_EXTERN int64_t wh_result_next_attempt_ms(const wh_result *r);
-/** How long the attempt took, in milliseconds (0 when it did not reach the network). */
+/** How long the attempt took. @return milliseconds; 0 when it did not reach the network. */
 WH_EXTERN int64_t wh_result_duration_ms(const wh_result *r);
-/** 1 when this attempt's outcome disabled the endpoint (410 Gone, days of failure). */
+/** Whether the attempt disabled the endpoint. @return 1 when this attempt's outcome disabled the endpoint (410 Gone, days of failure); 0 otherwise. */
 WH_EXTERN int wh_result_endpoint_disabled(const wh_result *r);
 
 /**
@@ -505,14 +604,24 @@ typedef void (*wh_disabled_cb)(const char *endpoint_id, const char *reason, void
     guarantee as wh_dispatcher_on_result(). */
 WH_EXTERN int wh_dispatcher_on_disabled(wh_dispatcher *d, wh_disabled_cb cb, void *userdata);
 
+/** @} */
+
 /* ------------------------------------------------------------------------ */
 /* Results without callbacks: the result queue (for FFI bindings)            */
 /* ------------------------------------------------------------------------ */
 
 /**
+ * @defgroup result_queue Result queue
+ * Results without callbacks, for FFI bindings and event loops.
+ * @{
+ */
+
+/**
  * Take the next outcome from the result queue (WH_OPT_RESULT_QUEUE), waiting
- * up to timeout_ms for one (-1: no limit, 0: do not wait). Safe from any
- * thread; no library thread ever waits for the caller.
+ * up to timeout_ms for one (-1: no limit, 0: do not wait).
+ * @threadsafety Safe from any thread; no library thread ever waits for the caller.
+ * @param d   the dispatcher.
+ * @param timeout_ms how long to wait, in milliseconds.
  * @param out receives a result that the wh_result_* accessors read; free it with
  *            wh_result_free().
  * @return WH_OK; WH_ETIMEOUT when none came in time; WH_ESTATE when the queue is
@@ -531,9 +640,18 @@ WH_EXTERN void wh_result_free(wh_result *r);
  */
 WH_EXTERN int wh_dispatcher_result_fd(wh_dispatcher *d);
 
+/** @} */
+
 /* ------------------------------------------------------------------------ */
 /* The attempt log, replay and retention                                      */
 /* ------------------------------------------------------------------------ */
+
+/**
+ * @defgroup attempt_log Attempt log, replay and admin actions
+ * What happened to a message, sending it again, retention; and the same admin
+ * actions through the registry, so that they work on tenant views.
+ * @{
+ */
 
 /**
  * A message's state as JSON: {"id","event_type","created_at","payload":{...},
@@ -542,6 +660,8 @@ WH_EXTERN int wh_dispatcher_result_fd(wh_dispatcher *d);
  * "http_status","error","response"}]}]}. "response" holds the first 20,000
  * bytes of the receiver's answer (the memory store keeps it for the last
  * attempt only). Times are ISO 8601 UTC with milliseconds, or null.
+ * @param reg      the registry, or a tenant view.
+ * @param msg_id   the message id ("msg_...").
  * @param json_out receives text to release with wh_free().
  * On a tenant view: only messages of that tenant (their "tenant_id"), with only
  * the deliveries to the tenant's own endpoints.
@@ -564,6 +684,9 @@ WH_EXTERN int wh_endpoint_failed_json(wh_registry *reg, const char *id, int64_t 
  * delivery for. Finished deliveries start a new round of the retry schedule,
  * due now; one still pending is left as it is. An endpoint the message was
  * never sent to gets a new delivery. The webhook-id stays the message's id.
+ * @param d           the dispatcher, running.
+ * @param msg_id      the message id ("msg_...").
+ * @param endpoint_id one endpoint, or NULL for all.
  * @param count_out NULL, or receives how many deliveries were queued.
  * @return WH_ENOTFOUND for an unknown message; WH_ESTATE when not running.
  */
@@ -573,6 +696,9 @@ WH_EXTERN int wh_dispatcher_replay(wh_dispatcher *d, const char *msg_id, const c
 /**
  * Queue again every failed delivery of endpoint_id that finished at or after
  * since_unix_ms (after fixing or re-enabling the endpoint).
+ * @param d             the dispatcher, running.
+ * @param endpoint_id   the endpoint.
+ * @param since_unix_ms unix milliseconds.
  * @param count_out NULL, or receives how many deliveries were queued.
  */
 WH_EXTERN int wh_dispatcher_recover(wh_dispatcher *d, const char *endpoint_id, int64_t since_unix_ms,
@@ -583,6 +709,8 @@ WH_EXTERN int wh_dispatcher_recover(wh_dispatcher *d, const char *endpoint_id, i
  * with their attempts. The dispatcher does this by itself every hour with
  * WH_OPT_RETENTION_DAYS; this is for doing it now. On the root registry only
  * (WH_EINVAL on a tenant view).
+ * @param reg            the root registry.
+ * @param before_unix_ms unix milliseconds.
  * @param count_out NULL, or receives how many messages were purged.
  */
 WH_EXTERN int wh_registry_purge(wh_registry *reg, int64_t before_unix_ms, size_t *count_out);
@@ -613,15 +741,27 @@ WH_EXTERN int wh_endpoint_recover(wh_registry *reg, const char *endpoint_id, int
  * endpoint's, to this endpoint only, whatever its filters, also when it is
  * disabled; one attempt, no retry. Its outcome is in the attempt log
  * (wh_message_get_json()) and in the results.
+ * @param reg         the registry, or a tenant view.
+ * @param endpoint_id the endpoint.
  * @param msg_id_out NULL, or receives the message id (len at least WH_ID_MAX).
+ * @param len         the size of msg_id_out.
  * @return WH_OK; WH_ENOTFOUND; WH_ESTATE on the memory store when no dispatcher
  *         runs (durable stores keep it for the next start).
  */
 WH_EXTERN int wh_endpoint_send_test(wh_registry *reg, const char *endpoint_id, char *msg_id_out, size_t len);
 
+/** @} */
+
 /* ------------------------------------------------------------------------ */
 /* Seeing what happens: stats, metrics, logs                                  */
 /* ------------------------------------------------------------------------ */
+
+/**
+ * @defgroup observability Stats, metrics and logs
+ * Seeing what happens: totals, per-endpoint figures, Prometheus metrics, log
+ * messages.
+ * @{
+ */
 
 /**
  * Totals since start, as JSON numbers: {"emitted","delivered","failed",
@@ -629,6 +769,7 @@ WH_EXTERN int wh_endpoint_send_test(wh_registry *reg, const char *endpoint_id, c
  * "endpoints_enabled","endpoints_disabled","breakers_open"}. "emitted" counts
  * deliveries created (one per matching endpoint), "delivered" and "failed"
  * deliveries finished, "retrying" attempts that scheduled another.
+ * @param d        the dispatcher.
  * @param json_out receives text to release with wh_free().
  */
 WH_EXTERN int wh_dispatcher_stats_json(wh_dispatcher *d, char **json_out);
@@ -646,12 +787,18 @@ WH_EXTERN int wh_dispatcher_endpoint_stats_json(wh_dispatcher *d, const char *en
  * Prometheus text exposition (format 0.0.4): counters, gauges and an attempt
  * duration histogram, names prefixed "webhook_", no label whose values grow
  * with endpoints or tenants.
+ * @param d        the dispatcher.
  * @param text_out receives text to release with wh_free().
  */
 WH_EXTERN int wh_dispatcher_metrics_text(wh_dispatcher *d, char **text_out);
 
 /** Log levels for wh_dispatcher_on_log(). */
-enum { WH_LOG_ERROR = 1, WH_LOG_WARN = 2, WH_LOG_INFO = 3, WH_LOG_DEBUG = 4 };
+enum {
+  WH_LOG_ERROR = 1, /**< something failed and needs attention */
+  WH_LOG_WARN = 2,  /**< something went wrong that the library works around */
+  WH_LOG_INFO = 3,  /**< a change of state worth knowing about */
+  WH_LOG_DEBUG = 4  /**< detail, for finding out why */
+};
 
 /**
  * A log message: store errors, breaker open and close, endpoints disabled,
@@ -666,9 +813,18 @@ typedef void (*wh_log_cb)(int level, const char *message, void *userdata);
  */
 WH_EXTERN int wh_dispatcher_on_log(wh_dispatcher *d, int max_level, wh_log_cb cb, void *userdata);
 
+/** @} */
+
 /* ------------------------------------------------------------------------ */
 /* Per-endpoint delivery settings                                             */
 /* ------------------------------------------------------------------------ */
+
+/**
+ * @defgroup endpoint_settings Per-endpoint settings
+ * Delivery settings of one endpoint: ordering, rate limit, timeout, retry
+ * schedule, proxy, client certificate.
+ * @{
+ */
 
 /** Endpoint settings, for wh_endpoint_set_int() and wh_endpoint_set_str(). */
 enum {
@@ -693,15 +849,28 @@ WH_EXTERN int wh_endpoint_set_int(wh_registry *reg, const char *id, int setting,
  */
 WH_EXTERN int wh_endpoint_set_str(wh_registry *reg, const char *id, int setting, const char *value);
 
+/** @} */
+
 /* ------------------------------------------------------------------------ */
 /* Incoming webhooks                                                          */
 /* ------------------------------------------------------------------------ */
 
-/** Checks requests that other systems send in: signatures, timestamps, replays. Thread-safe. */
+/**
+ * @defgroup incoming Incoming webhooks
+ * Check requests that other systems send in: signatures, timestamps, replays.
+ * @{
+ */
+
+/**
+ * Checks requests that other systems send in: signatures, timestamps, replays.
+ * @threadsafety Thread-safe: one receiver may check requests on any number of
+ * threads at once.
+ */
 typedef struct wh_receiver wh_receiver;
 
 /**
  * Create a receiver.
+ * @param out   receives the receiver; free it with wh_receiver_free().
  * @param store NULL or "memory:", "sqlite:PATH", "postgresql://...": where the ids
  *              of the requests already seen are kept (shared by several servers
  *              with PostgreSQL). Memory keeps at most 100,000 ids, forgetting the
@@ -732,9 +901,16 @@ WH_EXTERN int wh_receiver_add_secret(wh_receiver *rc, const char *scheme, const 
  * as received (a header the scheme reads, sent twice with different values, is
  * refused) and the raw body. The scheme is the one whose signature header the
  * request carries. Only authentic requests are recorded as seen.
+ * @param rc            the receiver.
+ * @param header_names  n_headers names, as received.
+ * @param header_values n_headers values, in the order of the names.
+ * @param n_headers     how many headers.
+ * @param body          the raw body, exactly as received.
+ * @param body_len      its length in bytes.
  * @param id_out receives the request's id (webhook-id, X-GitHub-Delivery, the
  *               Stripe event id, "<ts>.<signature prefix>" for Slack) for WH_OK
  *               and WH_EEXIST; may be NULL. 256 bytes always suffice.
+ * @param id_len        the size of id_out.
  * @return WH_OK (authentic and new); WH_EEXIST (authentic, seen before: a
  *         redelivery or a replay); WH_ESIGNATURE; WH_ETIMESTAMP (outside the
  *         scheme's tolerance, 300 s, or not a number); WH_EINVAL (headers
@@ -747,9 +923,17 @@ WH_EXTERN int wh_receiver_check(wh_receiver *rc, const char *const *header_names
                                 const char *const *header_values, size_t n_headers, const void *body,
                                 size_t body_len, char *id_out, size_t id_len);
 
+/** @} */
+
 /* ------------------------------------------------------------------------ */
 /* The admin API as a library call                                            */
 /* ------------------------------------------------------------------------ */
+
+/**
+ * @defgroup admin_api Admin API
+ * The admin REST API as one library call, for the host's own HTTP server.
+ * @{
+ */
 
 /**
  * Answer one request of the admin REST API (docs/openapi.yaml) on reg, the root
@@ -757,6 +941,13 @@ WH_EXTERN int wh_receiver_check(wh_receiver *rc, const char *const *header_names
  * authentication. path may carry a query string. d may be NULL (then /stats
  * answers 409). Never fails for a bad request: that is a 4xx in *status_out
  * with {"error":{"code","message"}} in *body_out.
+ * @param reg        the registry, or a tenant view: what the request may see.
+ * @param d          the dispatcher, or NULL.
+ * @param method     "GET", "POST", "PATCH" or "DELETE".
+ * @param path       for example "/endpoints/ep_123?limit=10".
+ * @param body       the request body (JSON), or NULL.
+ * @param body_len   its length in bytes.
+ * @param status_out receives the HTTP status of the answer.
  * @param body_out receives the JSON answer, to release with wh_free().
  * @return WH_OK whenever an answer was produced; WH_EINVAL for NULL arguments;
  *         WH_ENOMEM.
@@ -764,13 +955,22 @@ WH_EXTERN int wh_receiver_check(wh_receiver *rc, const char *const *header_names
 WH_EXTERN int wh_admin_handle(wh_registry *reg, wh_dispatcher *d, const char *method, const char *path,
                               const void *body, size_t body_len, int *status_out, char **body_out);
 
+/** @} */
+
 /* ------------------------------------------------------------------------ */
 /* Signing and verification (Standard Webhooks v1, also for incoming ones)   */
 /* ------------------------------------------------------------------------ */
 
 /**
+ * @defgroup signing Signing and verification
+ * Standard Webhooks v1 secrets, signatures and verification.
+ * @{
+ */
+
+/**
  * Generate a secret, "whsec_" + base64 of 32 random bytes from the OS CSPRNG.
  * @return WH_ERANGE when len is too small (64 bytes suffice).
+ * @threadsafety Safe from any thread.
  */
 WH_EXTERN int wh_secret_generate(char *buf, size_t len);
 
@@ -779,6 +979,7 @@ WH_EXTERN int wh_secret_generate(char *buf, size_t len);
  * key being the base64-decoded part after "whsec_" (the prefix is optional).
  * @return WH_EINVAL for an empty or malformed secret, or an empty msg_id;
  *         WH_ERANGE when sig_len is too small (64 bytes suffice).
+ * @threadsafety Safe from any thread.
  */
 WH_EXTERN int wh_sign(const char *secret, const char *msg_id, int64_t timestamp,
                       const void *body, size_t body_len, char *sig_out, size_t sig_len);
@@ -790,10 +991,13 @@ WH_EXTERN int wh_sign(const char *secret, const char *msg_id, int64_t timestamp,
  * @return WH_OK; WH_EINVAL for an empty or malformed secret or NULL arguments;
  *         WH_ETIMESTAMP for a timestamp that is not a number or is out of
  *         tolerance; WH_ESIGNATURE when no entry matches.
+ * @threadsafety Safe from any thread.
  */
 WH_EXTERN int wh_verify(const char *secret, const char *msg_id, const char *timestamp,
                         const char *signature_header, const void *body, size_t body_len,
                         int64_t now);
+
+/** @} */
 
 #ifdef __cplusplus
 }

@@ -21,7 +21,7 @@ from .errors import StateError
 
 
 class Handle:
-    __slots__ = ("ptr", "what", "pid", "_free", "_users", "_cv", "closed")
+    __slots__ = ("ptr", "what", "pid", "_free", "_users", "_lock", "_cv", "closed")
 
     def __init__(self, ptr: int, free: Callable[[int], None], what: str) -> None:
         self.ptr: int = ptr
@@ -29,20 +29,23 @@ class Handle:
         self.pid = os.getpid()
         self._free: Optional[Callable[[int], None]] = free
         self._users = 0
-        self._cv = threading.Condition(threading.Lock())
+        self._lock = threading.Lock()
+        self._cv = threading.Condition(self._lock)
         self.closed = False
 
+    # Every call goes through these two: a plain lock, and a notify only when
+    # close() may be waiting.
     def acquire(self) -> int:
-        with self._cv:
+        with self._lock:
             if self.closed:
                 raise StateError(f"{self.what} is closed")
             self._users += 1
             return self.ptr
 
     def release(self) -> None:
-        with self._cv:
+        with self._lock:
             self._users -= 1
-            if self._users == 0:
+            if self._users == 0 and self.closed:
                 self._cv.notify_all()
 
     def in_child(self) -> bool:

@@ -218,6 +218,8 @@ def enc(s: Optional[str], what: str = "text") -> Optional[bytes]:
     would cut the text short in C, so it is refused rather than truncated."""
     if s is None:
         return None
+    if type(s) is str and "\x00" not in s:  # the common case, first
+        return s.encode("utf-8")
     if not isinstance(s, str):
         from .errors import InvalidArgument
 

@@ -43,26 +43,8 @@ class Event:
 
     def _build(self) -> int:
         """A wh_event for these fields; the caller owns it."""
-        L = lib()
-        out = ctypes.c_void_p()
-        check(L.wh_event_new(ctypes.byref(out), enc(self.resource_type, "resource_type"),
-                             enc(self.event_type, "event_type")))
-        ev = out.value or 0
-        try:
-            if self.resource is not None:
-                check(L.wh_event_set_resource_json(ev, _resource_json(self.resource)))
-            if self.tenant_id is not None:
-                check(L.wh_event_set_tenant_id(ev, enc(self.tenant_id, "tenant_id")))
-            if self.user_id is not None:
-                check(L.wh_event_set_user_id(ev, enc(self.user_id, "user_id")))
-            if self.resource_id is not None:
-                check(L.wh_event_set_resource_id(ev, enc(self.resource_id, "resource_id")))
-            if self.time is not None:
-                check(L.wh_event_set_time(ev, unix_micros(self.time)))
-        except BaseException:
-            L.wh_event_free(ev)
-            raise
-        return ev
+        return _build_event(self.resource_type, self.event_type, self.resource, self.tenant_id,
+                            self.user_id, self.resource_id, self.time)
 
     def to_json(self) -> str:
         """The envelope, exactly the bytes a delivery carries."""
@@ -75,13 +57,41 @@ class Event:
             lib().wh_event_free(ev)
 
 
+def _build_event(resource_type: str, event_type: str, resource: Resource, tenant_id: Optional[str],
+                 user_id: Optional[str], resource_id: Optional[str], time: Optional[datetime]) -> int:
+    """A wh_event from its parts; the caller owns it."""
+    L = lib()
+    out = ctypes.c_void_p()
+    check(L.wh_event_new(ctypes.byref(out), enc(resource_type, "resource_type"), enc(event_type, "event_type")))
+    ev = out.value or 0
+    try:
+        if resource is not None:
+            check(L.wh_event_set_resource_json(ev, _resource_json(resource)))
+        if tenant_id is not None:
+            check(L.wh_event_set_tenant_id(ev, enc(tenant_id, "tenant_id")))
+        if user_id is not None:
+            check(L.wh_event_set_user_id(ev, enc(user_id, "user_id")))
+        if resource_id is not None:
+            check(L.wh_event_set_resource_id(ev, enc(resource_id, "resource_id")))
+        if time is not None:
+            check(L.wh_event_set_time(ev, unix_micros(time)))
+    except BaseException:
+        L.wh_event_free(ev)
+        raise
+    return ev
+
+
+# Compact, UTF-8 as it is; one encoder for all (json.dumps with options builds one per call).
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
 def _resource_json(resource: Resource) -> bytes:
-    if isinstance(resource, bytes):
+    if isinstance(resource, Mapping):
+        data = _ENCODER.encode(resource).encode("utf-8")
+    elif isinstance(resource, bytes):
         data = resource
     elif isinstance(resource, str):
         data = resource.encode("utf-8")
-    elif isinstance(resource, Mapping):
-        data = json.dumps(resource, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
     else:
         raise InvalidArgument(f"resource: a dict or JSON text, not {type(resource).__name__}")
     if b"\0" in data:
@@ -261,10 +271,14 @@ class Dispatcher:
     ) -> str:
         """Fan an event out to the matching endpoints; returns the message id.
         Never waits for the network (with a durable store, for the commit)."""
-        return self.emit_event(Event(resource_type, event_type, resource, tenant_id, user_id, resource_id, time))
+        return self._emit(_build_event(resource_type, event_type, resource, tenant_id, user_id, resource_id, time))
 
     def emit_event(self, event: Event) -> str:
-        ev = event._build()
+        """emit() of an Event."""
+        return self._emit(event._build())
+
+    def _emit(self, ev: int) -> str:
+        """Emit a built wh_event (taken, also on failure)."""
         buf = ctypes.create_string_buffer(C.ID_MAX)
         try:
             ptr = self._h.acquire()
