@@ -30,7 +30,7 @@ class ResultsTest(unittest.TestCase):
         d = self.dispatcher()
         t0 = time.monotonic()
         self.assertEqual(list(d.results(timeout=0.3)), [])
-        self.assertLess(time.monotonic() - t0, 2.0)
+        self.assertLess(time.monotonic() - t0, 5.0)  # 0.3 s asked; a loaded machine may be slow
         self.assertIsNone(d.next_result(timeout=0.2))
         self.assertIsNone(d.next_result(timeout=0))
 
@@ -115,7 +115,7 @@ class ResultsTest(unittest.TestCase):
         d.close()
         t.join(5.0)
         self.assertFalse(t.is_alive())
-        self.assertLess(time.monotonic() - t0, 2.0)
+        self.assertLess(time.monotonic() - t0, 5.0)  # a slice of 0.1 s; a loaded machine may be slow
 
 
 if __name__ == "__main__":
