@@ -22,7 +22,7 @@ WEBHOOK_DEPS=(
   # The bindings' tests (bindings/): the Python package is built offline with
   # Debian's setuptools and wheel into a venv; the Node one needs node and npm
   # (bindings/node/setup.sh installs its npm packages).
-  python3 python3-setuptools python3-wheel python3-venv python3-pip
+  python3 python3-setuptools python3-wheel python3-venv python3-pip python3-mypy
   nodejs npm
 )
 

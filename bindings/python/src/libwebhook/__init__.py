@@ -45,7 +45,7 @@ __version__ = "1.1.0"
 
 def library_version() -> str:
     """The version of the libwebhook.so actually loaded ("1.1.0")."""
-    return _lib().wh_version().decode()
+    return str(_lib().wh_version().decode())
 
 
 def library_path() -> str:

@@ -3,7 +3,7 @@ against the header, so they cannot drift)."""
 
 from __future__ import annotations
 
-from typing import Dict
+from typing import Dict, Tuple
 
 # Result codes (WH_OK, WH_E*).
 OK = 0
@@ -49,7 +49,7 @@ ID_MAX = 64
 # Dispatcher options (wh_option): keyword of Dispatcher(...) -> (number, kind).
 # kind "int" goes through wh_dispatcher_set_int, "bool" too (0/1), "str" through
 # wh_dispatcher_set_str, "schedule" is a list of seconds or the text itself.
-OPTIONS: Dict[str, tuple] = {
+OPTIONS: Dict[str, Tuple[int, str]] = {
     "workers": (1, "int"),
     "max_in_flight": (2, "int"),
     "max_per_endpoint": (3, "int"),
@@ -76,7 +76,7 @@ OPTIONS: Dict[str, tuple] = {
 }
 
 # Endpoint settings by keyword of Registry.configure_endpoint(): (number, kind).
-ENDPOINT_SETTINGS: Dict[str, tuple] = {
+ENDPOINT_SETTINGS: Dict[str, Tuple[int, str]] = {
     "ordered": (EP_ORDERED, "bool"),
     "rate_limit": (EP_RATE_LIMIT, "int"),
     "timeout_ms": (EP_TIMEOUT_MS, "int"),

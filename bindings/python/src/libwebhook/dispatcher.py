@@ -10,7 +10,7 @@ import time as _time
 import weakref
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Set, Union
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Set, Union, cast
 
 from . import constants as C
 from ._handle import Handle
@@ -205,7 +205,7 @@ class Dispatcher:
         finally:
             self._h.release()
         check(rc)
-        return rc
+        return int(rc)
 
     # ---- lifecycle ----------------------------------------------------------
     def start(self) -> "Dispatcher":
@@ -241,7 +241,10 @@ class Dispatcher:
         Idempotent. Awaiting next_result_async() calls raise StateError."""
         self._finalizer.detach()
         self._cancel_waiters()
-        self._h.close(lambda ptr: lib().wh_dispatcher_stop(ptr, _ms(timeout)))
+        def stop(ptr: int) -> None:
+            lib().wh_dispatcher_stop(ptr, _ms(timeout))  # WH_ETIMEOUT: aborted, they stay pending
+
+        self._h.close(stop)
 
     @property
     def closed(self) -> bool:
@@ -455,14 +458,14 @@ class Dispatcher:
 
     def stats(self) -> Dict[str, int]:
         """Totals since start (wh_dispatcher_stats_json)."""
-        return self._json("wh_dispatcher_stats_json")
+        return cast(Dict[str, int], self._json("wh_dispatcher_stats_json"))
 
     def endpoint_stats(self, endpoint_id: str) -> Dict[str, Any]:
-        return self._json("wh_dispatcher_endpoint_stats_json", enc(endpoint_id, "endpoint_id"))
+        return cast(Dict[str, Any], self._json("wh_dispatcher_endpoint_stats_json", enc(endpoint_id, "endpoint_id")))
 
     def metrics(self) -> str:
         """Prometheus text exposition."""
-        return self._json("wh_dispatcher_metrics_text")
+        return cast(str, self._json("wh_dispatcher_metrics_text"))
 
     def replay(self, msg_id: str, endpoint_id: Optional[str] = None) -> int:
         n = ctypes.c_size_t()

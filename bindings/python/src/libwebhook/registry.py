@@ -6,7 +6,7 @@ import ctypes
 import json
 import weakref
 from datetime import datetime
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Union
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Union, cast
 
 from . import constants as C
 from ._handle import Handle
@@ -155,11 +155,11 @@ class Registry:
         """The endpoint as a dict (wh_endpoint_get_json): id, name, url,
         description, enabled, filters, headers, created_at, disabled_reason,
         tenant_id, settings."""
-        return self._json("wh_endpoint_get_json", enc(endpoint_id, "endpoint_id"))
+        return cast(JSON, self._json("wh_endpoint_get_json", enc(endpoint_id, "endpoint_id")))
 
     def endpoints(self) -> List[JSON]:
         """Every endpoint (of the tenant, on a view), in the order added."""
-        return self._json("wh_endpoint_list_json")
+        return cast(List[JSON], self._json("wh_endpoint_list_json"))
 
     def remove_endpoint(self, endpoint_id: str) -> None:
         self._call("wh_endpoint_remove", enc(endpoint_id, "endpoint_id"))
@@ -247,13 +247,13 @@ class Registry:
     # ---- the attempt log and admin actions ----------------------------------
     def message(self, msg_id: str) -> JSON:
         """A message and its deliveries with every attempt (wh_message_get_json)."""
-        return self._json("wh_message_get_json", enc(msg_id, "msg_id"))
+        return cast(JSON, self._json("wh_message_get_json", enc(msg_id, "msg_id")))
 
     def failed(self, endpoint_id: str, since: Union[datetime, int, None] = None, limit: int = 0) -> List[JSON]:
         """The endpoint's failed deliveries finished at or after since."""
-        return self._json(
+        return cast(List[JSON], self._json(
             "wh_endpoint_failed_json", enc(endpoint_id, "endpoint_id"), unix_ms(since), limit
-        )
+        ))
 
     def replay(self, msg_id: str, endpoint_id: Optional[str] = None) -> int:
         """Send a message again (to one endpoint, or to all it went to); returns

@@ -31,7 +31,7 @@ def _header(headers: Mapping[str, Any], name: str) -> Optional[str]:
         value = " ".join(str(v) for v in value)
     if isinstance(value, bytes):
         value = value.decode("latin-1")
-    return value
+    return None if value is None else str(value)
 
 
 def generate_secret() -> str:
