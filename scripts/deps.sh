@@ -20,7 +20,7 @@ WEBHOOK_DEPS=(
   postgresql      # a server for the postgresql:// store tests
   valgrind
   # The bindings' tests (bindings/): the Python package is built offline with
-  # Debian's setuptools and wheel into a venv; the Node one needs node and npm
+  # Debian's setuptools and wheel into a venv (mypy checks its type hints); the Node one needs node and npm
   # (bindings/node/setup.sh installs its npm packages).
   python3 python3-setuptools python3-wheel python3-venv python3-pip python3-mypy
   nodejs npm
