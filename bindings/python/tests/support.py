@@ -30,8 +30,8 @@ PERSON: Dict[str, Any] = {
     "highest_education_grade": {"name": "12", "id": "7772ff4a-221d-11ea-978f-2e728ce88125"},
 }
 TENANT = "be461bd7-2d91-41c6-ab29-4389066bcc71"
-# Running against an AddressSanitizer build, with its runtime preloaded (bindings/CMakeLists.txt).
-UNDER_ASAN = "libasan" in os.environ.get("LD_PRELOAD", "")
+# Running against a sanitizer build, with its runtime preloaded (bindings/CMakeLists.txt).
+UNDER_SANITIZER = any(rt in os.environ.get("LD_PRELOAD", "") for rt in ("libasan", "libtsan"))
 USER = "f9762deb-a115-412d-adf7-cf772807734a"
 
 
