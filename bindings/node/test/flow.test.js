@@ -196,3 +196,19 @@ test('sign and verify: the Standard Webhooks reference vector', () => {
   assert.equal(wh.sign(mine, 'msg_1', now, '{"a":1}'), theirs);
   wh.verify(mine, { 'webhook-id': 'msg_1', 'webhook-timestamp': String(Math.floor(now / 1000)), 'webhook-signature': theirs }, '{"a":1}');
 });
+
+test('Receiver: the standard scheme, and replays refused', () => {
+  const secret = wh.generateSecret();
+  const now = Math.floor(Date.now() / 1000);
+  const body = '{"type":"people.CREATE"}';
+  const headers = { 'Webhook-Id': 'msg_rx1', 'Webhook-Timestamp': String(now), 'Webhook-Signature': wh.sign(secret, 'msg_rx1', now, body) };
+  const rx = new wh.Receiver();
+  rx.addSecret('standard', secret);
+  assert.equal(rx.check(headers, body), 'msg_rx1');
+  assert.throws(() => rx.check(headers, body), { code: wh.constants.WH_EEXIST });
+  assert.throws(() => rx.check({ ...headers, 'Webhook-Id': 'msg_rx2' }, body), { code: wh.constants.WH_ESIGNATURE });
+  assert.throws(() => rx.check(new Map(), body), { code: wh.constants.WH_EINVAL });
+  assert.throws(() => rx.addSecret('no-such-scheme', secret), { code: wh.constants.WH_EINVAL });
+  rx.close();
+  assert.throws(() => rx.check(headers, body), { code: wh.constants.WH_ESTATE });
+});

@@ -65,5 +65,25 @@ class SigningTest(unittest.TestCase):
             self.assertEqual(both, [wh.sign(reg.secret(ep), "msg_1", TS, BODY), wh.sign(old, "msg_1", TS, BODY)])
 
 
+class ReceiverTest(unittest.TestCase):
+    def test_standard_scheme_and_replays(self) -> None:
+        secret = wh.generate_secret()
+        now = int(time.time())
+        body = b'{"type":"people.CREATE"}'
+        headers = {"Webhook-Id": "msg_rx1", "Webhook-Timestamp": str(now),
+                   "Webhook-Signature": wh.sign(secret, "msg_rx1", now, body)}
+        with wh.Receiver() as rx:
+            rx.add_secret("standard", secret)
+            self.assertEqual(rx.check(headers, body), "msg_rx1")
+            with self.assertRaises(wh.AlreadyExists):
+                rx.check(headers, body)  # the same request again: a replay
+            with self.assertRaises(wh.SignatureError):
+                rx.check(dict(headers, **{"Webhook-Id": "msg_rx2"}), body)
+            with self.assertRaises(wh.InvalidArgument):
+                rx.check({}, body)
+            with self.assertRaises(wh.InvalidArgument):
+                rx.add_secret("no-such-scheme", secret)
+
+
 if __name__ == "__main__":
     unittest.main()
