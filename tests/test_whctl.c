@@ -253,7 +253,7 @@ int main(int argc, char **argv)
   snprintf(held, sizeof held, "held by process %ld", (long)getpid());
   HAS(err, held);
   HAS(err, "stop the application");
-  CHECK_INT(whctl("endpoints", "list", NULL), 6);
+  CHECK_INT(whctl("endpoints", "list", NULL), 0); /* reading is fine */
   char *list;
   CHECK_OK(wh_endpoint_list_json(reg, &list));
   CHECK(strstr(list, "Sneaky") == NULL);

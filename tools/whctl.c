@@ -20,7 +20,10 @@
 #include <cjson/cJSON.h>
 
 #include <stdarg.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -598,13 +601,62 @@ static int queues_work(const ctl *c)
          (c->nwords == 3 && strcmp(w0, "endpoints") == 0 && strcmp(c->words[1], "test") == 0);
 }
 
+/* Does this command change the store? (Reading one that an application has
+   open is fine; changing it is not: see open_store.) */
+static int changes_store(const ctl *c)
+{
+  const char *w0 = c->words[0], *w1 = c->nwords > 1 ? c->words[1] : "";
+  if (strcmp(w0, "messages") == 0 || strcmp(w0, "failed") == 0)
+    return 0;
+  if (strcmp(w0, "endpoints") == 0)
+    return !(strcmp(w1, "list") == 0 || strcmp(w1, "show") == 0 || (strcmp(w1, "secret") == 0 && !c->rotate));
+  return 1;
+}
+
+/* The process id of an application that has the SQLite store open, 0 when none
+   does (-1: one does, its id unknown). The library holds PATH.lock shared while
+   a store is open (lib/stores/filelock.c); nobody else does when we can hold
+   it exclusively. */
+static long sqlite_holder(const char *path)
+{
+  char lock[4200];
+  snprintf(lock, sizeof lock, "%s.lock", path);
+  int fd = open(lock, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return 0;
+  struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+  long pid = 0;
+  int fd2 = open(lock, O_RDWR | O_CLOEXEC);
+  if (fd2 >= 0 && fcntl(fd2, F_OFD_SETLK, &fl) != 0 && (errno == EAGAIN || errno == EACCES)) {
+    char buf[32] = "";
+    ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+    pid = n > 0 ? strtol(buf, NULL, 10) : 0;
+    if (pid <= 0)
+      pid = -1;
+  }
+  if (fd2 >= 0)
+    close(fd2);
+  close(fd);
+  return pid;
+}
+
 static int open_store(ctl *c)
 {
+  /* A SQLite store is one application's while it runs: it holds its endpoints
+     in memory (it would not see ours) and delivers from the file. Reading is
+     fine; a change waits until it stops. */
+  long holder = strncmp(c->store, "sqlite:", 7) == 0 && changes_store(c) ? sqlite_holder(c->store + 7) : 0;
+  if (holder) {
+    char who[48] = "another process";
+    if (holder > 0)
+      snprintf(who, sizeof who, "process %ld", holder);
+    fail("%s: held by %s, which has it open", c->store, who);
+    fprintf(stderr, "whctl: a SQLite store is one application's while it runs: stop the application that has it "
+                    "open, or use its admin page (nothing was changed)\n");
+    return EXIT_STORE;
+  }
   if (wh_registry_open(&c->root, c->store) != WH_OK) {
     fail("cannot open the store: %s", wh_error_last());
-    if (strncmp(c->store, "sqlite:", 7) == 0 && strstr(wh_error_last(), "held by"))
-      fprintf(stderr, "whctl: a SQLite store is one process's: stop the application that has it open, or use its "
-                      "admin page (nothing was changed)\n");
     return EXIT_STORE;
   }
   c->reg = c->root;

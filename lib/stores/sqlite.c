@@ -825,7 +825,8 @@ int wh__store_sqlite_open(const char *path, wh__store **out)
   pthread_mutex_init(&s->rmu, NULL);
   pthread_mutex_init(&s->cmu, NULL);
   pthread_cond_init(&s->ccv, NULL);
-  int rc = wh__file_lock(path, &s->lock_fd);
+  int alone = 0;
+  int rc = wh__file_lock(path, &s->lock_fd, &alone);
   if (!rc)
     rc = open_conn(s, &s->wdb);
   if (!rc)
@@ -843,8 +844,9 @@ int wh__store_sqlite_open(const char *path, wh__store **out)
     s->ckpt_started = pthread_create(&s->ckpt, NULL, ckpt_main, s) == 0;
     sqlite3_wal_hook(s->wdb, on_wal, s);
   }
-  /* Deliveries claimed by a process that died are free again: recovery. */
-  if (!rc && run(s, "UPDATE wh_delivery SET claimed = 0 WHERE claimed != 0", NULL) != SQLITE_DONE)
+  /* Deliveries claimed by a process that died are free again: recovery; but
+     only when no other store has the file open, whose claims are live. */
+  if (!rc && alone && run(s, "UPDATE wh_delivery SET claimed = 0 WHERE claimed != 0", NULL) != SQLITE_DONE)
     rc = db_fail(s->wdb, path, "recovering claimed deliveries");
   if (!rc)
     rc = wh__qstore_init(&s->q, &sqlite_backend, s, s->label);
