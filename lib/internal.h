@@ -190,6 +190,8 @@ wh__endpoint *wh__registry_peek(wh_registry *reg, const char *id);
    an event without a tenant): the tenant's own and the platform's. Referenced,
    into a new array. The cost grows with those endpoints only. */
 int wh__registry_match(wh_registry *reg, const char *tenant, const char *type, wh__endpoint ***out, size_t *n);
+/* How many endpoints are enabled and disabled (the root's, whatever reg is). */
+void wh__registry_counts(wh_registry *reg, size_t *enabled, size_t *disabled);
 /* Disable an endpoint with a reason (used by the dispatcher). */
 int wh__registry_disable(wh_registry *reg, const char *id, const char *reason);
 

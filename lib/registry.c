@@ -68,6 +68,7 @@ struct wh_registry {
   pthread_rwlock_t lock;
   wh__endpoint **eps; /* in the order they were added */
   size_t n, cap;
+  size_t ndisabled;   /* of them disabled (for the stats) */
   wh__endpoint **index; /* open addressing by id hash; size is a power of two */
   size_t index_cap;
   tgroup platform;
@@ -418,6 +419,7 @@ static void replace(wh_registry *reg, wh__endpoint *old, wh__endpoint *ep)
   tgroup *g = group_find(reg, old->tenant);
   ep->generation = ++reg->generation;
   reg->eps[position(reg->eps, reg->n, old)] = ep;
+  reg->ndisabled = reg->ndisabled + !ep->enabled - !old->enabled; /* old is counted: no wrap */
   reg->index[index_find(reg, old->id)] = ep;
   if (g)
     g->eps[position(g->eps, g->n, old)] = ep;
@@ -444,6 +446,7 @@ static int append(wh_registry *reg, wh__endpoint *ep)
   ep->generation = ++reg->generation;
   ep->seq = ++reg->seq;
   reg->eps[reg->n++] = ep;
+  reg->ndisabled += !ep->enabled;
   reg->index[index_find(reg, ep->id)] = ep;
   g->eps[g->n++] = ep;
   return WH_OK;
@@ -492,6 +495,7 @@ static int refresh(wh_registry *reg)
   set_release(reg);
   reg->eps = fresh.eps;
   reg->n = fresh.n;
+  reg->ndisabled = fresh.ndisabled;
   reg->cap = fresh.cap;
   reg->index = fresh.index;
   reg->index_cap = fresh.index_cap;
@@ -852,6 +856,7 @@ int wh_endpoint_remove(wh_registry *reg, const char *id)
     size_t pos = position(root->eps, root->n, ep);
     memmove(root->eps + pos, root->eps + pos + 1, (root->n - pos - 1) * sizeof *root->eps);
     root->n--;
+    root->ndisabled -= !ep->enabled;
     root->generation++;
     index_delete(root, index_find(root, id));
     group_remove(root, ep);
@@ -1284,6 +1289,16 @@ static size_t match_group(const tgroup *g, const char *type, wh__endpoint **v, s
     }
   }
   return k;
+}
+
+void wh__registry_counts(wh_registry *reg, size_t *enabled, size_t *disabled)
+{
+  reg = root_of(reg);
+  refresh(reg); /* on failure: the endpoints we have */
+  pthread_rwlock_rdlock(&reg->lock);
+  *disabled = reg->ndisabled;
+  *enabled = reg->n - reg->ndisabled;
+  pthread_rwlock_unlock(&reg->lock);
 }
 
 int wh__registry_match(wh_registry *reg, const char *tenant, const char *type, wh__endpoint ***out, size_t *n)

@@ -83,6 +83,13 @@ struct wh_dispatcher {
   int active_endpoints; /* endpoints with pending work */
   long demand;          /* sum of q_demand() over the endpoints */
 
+  /* what the stats count (stats.c), under mu */
+  wh__counters stats;
+  long held;            /* deliveries in the endpoints' queues: in flight, settling, due or scheduled */
+  long ready;           /* of them due now (in the ready FIFOs) */
+  int settling;         /* out of flight, their outcome being recorded and reported */
+  int64_t started_ms;
+
   /* the store behind the registry */
   wh__store *store;
   int64_t owner;        /* our claim token in the store */
@@ -379,20 +386,33 @@ static int qtab_grow(wh_dispatcher *d)
   return 1;
 }
 
-static wh__epq *queue_for(wh_dispatcher *d, const char *id)
+static wh__epq *queue_find(const wh_dispatcher *d, const char *id)
 {
   if (d->qcap) {
     for (wh__epq *q = d->qtab[wh__hash_str(id) & (d->qcap - 1)]; q; q = q->hnext)
       if (strcmp(q->id, id) == 0)
         return q;
   }
+  return NULL;
+}
+
+static int start_window(const wh_dispatcher *d)
+{
+  return d->o.max_per_endpoint < START_WINDOW ? d->o.max_per_endpoint : START_WINDOW;
+}
+
+static wh__epq *queue_for(wh_dispatcher *d, const char *id)
+{
+  wh__epq *found = queue_find(d, id);
+  if (found)
+    return found;
   if ((d->nq + 1) * 2 > d->qcap && !qtab_grow(d))
     return NULL;
   wh__epq *q = calloc(1, sizeof *q);
   if (!q)
     return NULL;
   memcpy(q->id, id, strlen(id) + 1);
-  q->limit = d->o.max_per_endpoint < START_WINDOW ? d->o.max_per_endpoint : START_WINDOW;
+  q->limit = start_window(d);
   /* Its settings from the start (a rate limit must hold from the first request);
      start() keeps them current. */
   atomic_init(&q->ep, wh__registry_peek(d->reg, id));
@@ -529,16 +549,18 @@ static void ready_push(wh_dispatcher *d, wh__delivery *dl, int64_t now)
     q->head = dl;
   q->tail = dl;
   q->ready++;
+  d->ready++;
   requeue(d, q, now);
 }
 
-static wh__delivery *ready_pop(wh__epq *q)
+static wh__delivery *ready_pop(wh_dispatcher *d, wh__epq *q)
 {
   wh__delivery *dl = q->head;
   q->head = dl->next;
   if (!q->head)
     q->tail = NULL;
   q->ready--;
+  d->ready--;
   dl->next = NULL;
   return dl;
 }
@@ -617,8 +639,18 @@ static void finish_locked(wh_dispatcher *d, wh__delivery *dl)
   if (q->pending == 0)
     d->active_endpoints--;
   d->pending--;
+  d->held--;
   wh__msg_unref(dl->msg);
   free(dl);
+}
+
+/* A delivery leaves flight (or its queue) to have its outcome recorded and
+   reported (delta 1), or that is done (-1): the stats count it in flight
+   meanwhile. Caller holds mu. */
+static void settle_locked(wh_dispatcher *d, wh__epq *q, int delta)
+{
+  q->st.settling += delta;
+  d->settling += delta;
 }
 
 /* ---- one attempt's end ------------------------------------------------------------------ */
@@ -628,6 +660,7 @@ typedef struct {
   int64_t next_ms;        /* wall ms of the next attempt */
   int disable;            /* disable the endpoint */
   char disable_reason[96];
+  int breaker;            /* its breaker: 1 opened, -1 closed again, 0 neither */
 } verdict;
 
 /* Decide what an attempt's outcome means for the delivery. Caller holds mu. */
@@ -646,8 +679,14 @@ static void decide(wh_dispatcher *d, wh__delivery *dl, const wh__outcome *out, i
   /* Re-enabled since these failures began: they no longer count. */
   if (q->failing_since && q->failing_since < atomic_load_explicit(&q->enabled_ms, memory_order_relaxed))
     q->failing_since = 0;
+  int was = q->breaker.state;
   if (!out->policy_refused)
     wh__breaker_record(&q->breaker, o, now, !ok);
+  if (was == WH__BREAKER_CLOSED && q->breaker.state == WH__BREAKER_OPEN)
+    v->breaker = 1;
+  else if (was != WH__BREAKER_CLOSED && q->breaker.state == WH__BREAKER_CLOSED)
+    v->breaker = -1;
+  d->stats.breakers_open += v->breaker;
   d->demand -= q_demand(q);
   if (ok) {
     if (q->limit < o->max_per_endpoint)
@@ -713,9 +752,10 @@ static void decide(wh_dispatcher *d, wh__delivery *dl, const wh__outcome *out, i
 static void drain_disabled_locked(wh_dispatcher *d, wh__epq *q, wh__delivery **out)
 {
   while (q->ready) {
-    wh__delivery *dl = ready_pop(q);
+    wh__delivery *dl = ready_pop(d, q);
     dl->next = *out;
     *out = dl;
+    settle_locked(d, q, 1);
   }
   /* Its scheduled retries: filter the heap in one pass, then rebuild it
      (removing entries one by one while scanning would skip some). */
@@ -725,6 +765,7 @@ static void drain_disabled_locked(wh_dispatcher *d, wh__epq *q, wh__delivery **o
     if (dl->q == q) {
       dl->next = *out;
       *out = dl;
+      settle_locked(d, q, 1);
     } else {
       dl->heap_idx = (uint32_t)kept;
       d->heap[kept++] = dl;
@@ -755,6 +796,8 @@ static void fail_list(wh_dispatcher *d, wh__delivery *list, const char *why)
                    .attempt = dl->attempt};
     report(d, &r);
     pthread_mutex_lock(&d->mu);
+    settle_locked(d, dl->q, -1);
+    wh__stats_finished(&d->stats, &dl->q->st, WH_FAILED);
     finish_locked(d, dl);
     pthread_mutex_unlock(&d->mu);
   }
@@ -774,6 +817,8 @@ static void complete(worker *w, wh__delivery *dl, const wh__outcome *out)
   w->in_flight--;
   dl->attempt++;
   decide(d, dl, out, now, &v);
+  wh__stats_attempt(&d->stats, &q->st, out, v.outcome);
+  settle_locked(d, q, 1);
   if (v.disable)
     drain_disabled_locked(d, q, &orphans);
   else
@@ -808,12 +853,15 @@ static void complete(worker *w, wh__delivery *dl, const wh__outcome *out)
     report_disabled(d, q->id, v.disable_reason);
 
   pthread_mutex_lock(&d->mu);
+  settle_locked(d, q, -1);
   if (retry && !evict) {
     if (v.next_ms <= now || !heap_push(d, dl)) /* no memory for the heap: retry at once rather than lose it */
       ready_push(d, dl, now);
   } else {
     if (evict && v.next_ms - HORIZON_MS < d->next_load_ms)
       d->next_load_ms = v.next_ms - HORIZON_MS;
+    if (!evict) /* an evicted retry waits in the store: not finished */
+      wh__stats_finished(&d->stats, &q->st, v.outcome);
     finish_locked(d, dl);
   }
   if (idle_now(d, now))
@@ -924,6 +972,7 @@ static void start(worker *w, wh__delivery *dl)
     dl->q->in_flight--;
     d->in_flight--;
     w->in_flight--;
+    settle_locked(d, dl->q, 1);
     requeue(d, dl->q, wh__now_ms());
     pthread_mutex_unlock(&d->mu);
     fail_list(d, dl, ep ? "endpoint disabled" : "endpoint removed");
@@ -995,7 +1044,7 @@ static int pick(worker *w, wh__delivery **batch, int max, int64_t *wait_ms)
       continue;
     }
     first_full = NULL;
-    wh__delivery *dl = ready_pop(q);
+    wh__delivery *dl = ready_pop(d, q);
     if (q->tokens_ms)
       q->tokens -= 1.0; /* a rate-limited endpoint: one request, one token */
     q->in_flight++;
@@ -1109,6 +1158,7 @@ static void adopt_locked(wh_dispatcher *d, wh__delivery *dl, const char *ep_id, 
     d->active_endpoints++;
   d->demand += q_demand(q);
   d->pending++;
+  d->held++;
   if (dl->due_ms <= now || !heap_push(d, dl))
     ready_push(d, dl, now);
 }
@@ -1493,6 +1543,7 @@ int wh_dispatcher_start(wh_dispatcher *d)
   pthread_mutex_lock(&d->mu);
   d->state = ST_RUNNING;
   d->accepting = 1;
+  d->started_ms = wh__now_ms();
   d->next_purge_ms = wh__now_ms();
   d->next_renew_ms = wh__now_ms() + d->o.lease_ms / 3;
   d->store->lease_ms = d->o.lease_ms;
@@ -1638,6 +1689,8 @@ int wh_dispatcher_emit(wh_dispatcher *d, wh_event *ev, char *msg_id_out, size_t 
     rc = d->store->ops->enqueue(d->store, m, f.ep_ids, f.n, in_memory ? d->owner : 0, f.ids);
 
   pthread_mutex_lock(&d->mu);
+  if (!rc)
+    d->stats.emitted += (uint64_t)n;
   if (rc) {
     if (in_memory)
       d->pending -= n;
@@ -1836,8 +1889,9 @@ void wh_dispatcher_free(wh_dispatcher *d)
     for (wh__epq *q = d->qtab[b], *next; q; q = next) {
       next = q->hnext;
       while (q->ready)
-        free_delivery(ready_pop(q));
+        free_delivery(ready_pop(d, q));
       wh__endpoint_unref(atomic_load(&q->ep));
+      wh__ep_counters_free(&q->st);
       free(q);
     }
   }
@@ -1850,6 +1904,61 @@ void wh_dispatcher_free(wh_dispatcher *d)
   pthread_mutex_destroy(&d->mu);
   wh__registry_unref(d->reg);
   free(d);
+}
+
+/* ---- figures for the stats (stats.c) ------------------------------------------------------- */
+
+/* Only counters are copied under mu: a few hundred bytes. */
+int wh__dispatcher_totals(wh_dispatcher *d, wh__stats_totals *t)
+{
+  if (!d)
+    return wh__fail(WH_EINVAL, "stats: dispatcher must not be NULL");
+  memset(t, 0, sizeof *t);
+  pthread_mutex_lock(&d->mu);
+  t->c = d->stats;
+  t->in_flight = d->in_flight + d->settling;
+  t->due = d->ready;
+  t->scheduled = d->held - d->ready - d->in_flight - d->settling;
+  t->started_ms = d->started_ms;
+  pthread_mutex_unlock(&d->mu);
+  wh__registry_counts(d->reg, &t->endpoints_enabled, &t->endpoints_disabled);
+  return WH_OK;
+}
+
+/* One queue's figures: a hash lookup and a copy of at most ~600 bytes under mu. */
+int wh__dispatcher_endpoint(wh_dispatcher *d, const char *id, wh__stats_endpoint *e, wh__endpoint **ep)
+{
+  if (!d)
+    return wh__fail(WH_EINVAL, "endpoint stats: dispatcher must not be NULL");
+  if (!(*ep = wh__registry_get(d->reg, id)))
+    return wh__fail(WH_ENOTFOUND, "endpoint stats: endpoint \"%.64s\": no such endpoint", id);
+  memset(e, 0, sizeof *e);
+  e->window = start_window(d);
+  int64_t now = wh__now_ms();
+  pthread_mutex_lock(&d->mu);
+  const wh__epq *q = queue_find(d, id);
+  if (q) {
+    const wh__ep_counters *st = &q->st;
+    e->seen = 1;
+    e->in_flight = q->in_flight + st->settling;
+    e->window = q->limit;
+    /* Past its cooldown an open breaker lets the next request through as a probe. */
+    e->breaker = q->breaker.state == WH__BREAKER_OPEN && now >= q->breaker.open_until ? WH__BREAKER_HALF_OPEN
+                                                                                    : q->breaker.state;
+    e->due = (long)q->ready;
+    e->scheduled = (long)q->pending - (long)q->ready - q->in_flight - st->settling;
+    e->delivered = st->delivered;
+    e->failed = st->failed;
+    e->last_http_status = st->last_http_status;
+    e->last_attempt_ms = st->last_attempt_ms;
+    if (st->last_error)
+      snprintf(e->last_error, sizeof e->last_error, "%s", st->last_error);
+    e->nlat = st->nlat;
+    if (st->lat_ms)
+      memcpy(e->lat_ms, st->lat_ms, (size_t)st->nlat * sizeof e->lat_ms[0]);
+  }
+  pthread_mutex_unlock(&d->mu);
+  return WH_OK;
 }
 
 /* ---- result accessors --------------------------------------------------------------------- */
