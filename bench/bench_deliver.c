@@ -24,6 +24,10 @@
  *   bench_deliver fanout URL ENDPOINTS EVENTS
  *       ENDPOINTS endpoints subscribed to "people.*" at URL/fan/<i>; every event
  *       fans out to all of them; deliveries per second
+ *   bench_deliver ordered URL STORE RESOURCES EVENTS ORDERED
+ *       as stream (default workers, one emitting thread), the events spread over
+ *       RESOURCES resource ids in turn, to an endpoint with WH_EP_ORDERED set to
+ *       ORDERED (0 or 1): what ordering per resource costs
  *
  * STORE is "memory:" or "sqlite:PATH" (the files are removed before and after).
  * WORKERS is WH_OPT_WORKERS (0: the default).
@@ -123,6 +127,41 @@ static int cmd_stream(const char *url, const char *store, int workers, long even
            store_path(store) ? "sqlite" : "memory", workers, events, t_emitted - t0, emit_threads, last - t0);
     bench_result("deliveries_per_s", (double)events / (last - t0));
     bench_result("emits_per_s", (double)events / (t_emitted - t0));
+    bench_result("cpu_us_per_delivery", cpu / (double)events * 1e6);
+  }
+  wh_dispatcher_stop(d, 5000);
+  wh_dispatcher_free(d);
+  wh_registry_free(reg);
+  remove_store(store);
+  return bad;
+}
+
+static int cmd_ordered(const char *url, const char *store, int resources, long events, int ordered)
+{
+  remove_store(store);
+  wh_registry *reg = bench_registry(store);
+  char id[WH_ID_MAX], rid[32];
+  bench_endpoint(reg, "bench", url, NULL, id);
+  if (wh_endpoint_set_int(reg, id, WH_EP_ORDERED, ordered))
+    bench_die("WH_EP_ORDERED");
+  bench_counter c;
+  bench_counter_init(&c);
+  wh_dispatcher *d = bench_dispatcher(reg, 0, &c);
+  bench_start(d);
+  double t0 = bench_now(), cpu0 = bench_cpu_s();
+  for (long i = 0; i < events; i++) {
+    wh_event *ev = bench_event(NULL);
+    snprintf(rid, sizeof rid, "person-%ld", i % (resources > 0 ? resources : 1));
+    if (wh_event_set_resource_id(ev, rid) || wh_dispatcher_emit(d, ev, NULL, 0))
+      bench_die("emit");
+  }
+  double last = bench_counter_wait(&c, events, wait_timeout(events));
+  double cpu = bench_cpu_s() - cpu0;
+  int bad = check_outcomes(&c, events, last);
+  if (!bad) {
+    printf("%s %s, %d resources: %ld events all delivered after %.3f s\n", ordered ? "ordered" : "unordered",
+           store_path(store) ? "sqlite" : "memory", resources, events, last - t0);
+    bench_result("deliveries_per_s", (double)events / (last - t0));
     bench_result("cpu_us_per_delivery", cpu / (double)events * 1e6);
   }
   wh_dispatcher_stop(d, 5000);
@@ -398,7 +437,8 @@ static int usage(void)
 {
   fprintf(stderr, "usage: bench_deliver payload | freeport | stream URL STORE WORKERS EVENTS EMIT_THREADS |\n"
                   "       drain URL STORE WORKERS EVENTS EMIT_THREADS | e2e URL STORE RATE SECONDS |\n"
-                  "       hol URL HANGING EVENTS | fanout URL ENDPOINTS EVENTS\n");
+                  "       hol URL HANGING EVENTS | fanout URL ENDPOINTS EVENTS |\n"
+                  "       ordered URL STORE RESOURCES EVENTS ORDERED\n");
   return 2;
 }
 
@@ -422,5 +462,7 @@ int main(int argc, char **argv)
     return cmd_hol(argv[2], atoi(argv[3]), atol(argv[4]));
   if (strcmp(cmd, "fanout") == 0 && argc == 5)
     return cmd_fanout(argv[2], atoi(argv[3]), atol(argv[4]));
+  if (strcmp(cmd, "ordered") == 0 && argc == 7)
+    return cmd_ordered(argv[2], argv[3], atoi(argv[4]), atol(argv[5]), atoi(argv[6]));
   return usage();
 }

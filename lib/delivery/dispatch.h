@@ -22,6 +22,7 @@ typedef struct wh__delivery {
   int32_t attempt;      /* attempts made so far */
   uint8_t retries_used; /* schedule entries consumed (at most WH__MAX_SCHEDULE) */
   uint8_t fast_retry_used; /* the one immediate retry after a fast connection failure */
+  uint8_t ordered;      /* one of a chain (WH_EP_ORDERED): its leaving lets the next one go */
   /* 56 bytes: one malloc chunk of 64 per pending delivery */
 } wh__delivery;
 

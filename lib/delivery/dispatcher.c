@@ -640,6 +640,12 @@ static void finish_locked(wh_dispatcher *d, wh__delivery *dl)
     d->active_endpoints--;
   d->pending--;
   d->held--;
+  /* The next delivery of its resource can be claimed now: the worker that
+     finished this one loads it on its next turn. */
+  if (dl->ordered) {
+    d->next_load_ms = 0;
+    d->load_asked = 1;
+  }
   wh__msg_unref(dl->msg);
   free(dl);
 }
@@ -1131,6 +1137,7 @@ static int on_claimed(void *ud, wh__msg *m, const wh__dlv_state *st)
   dl->attempt = st->attempt;
   dl->retries_used = st->retries_used;
   dl->fast_retry_used = st->fast_retry_used;
+  dl->ordered = st->ordered != 0;
   dl->due_ms = st->due_ms;
   c->v[c->n].dl = dl;
   memcpy(c->v[c->n].ep_id, st->ep_id, WH_ID_MAX);

@@ -263,7 +263,7 @@ static int copy_id(const char *id, char out[WH__IN_ID_MAX])
 static int check_standard(const wh__in_headers *h, const wh__in_key *keys, size_t nkeys, const void *body,
                           size_t len, int64_t now, char id[WH__IN_ID_MAX])
 {
-  const char *msg_id, *ts_text, *sig;
+  const char *msg_id = NULL, *ts_text = NULL, *sig = NULL;
   int rc = pick(h, WH__H_WEBHOOK_ID, WH__H_SVIX_ID, &msg_id);
   if (!rc)
     rc = pick(h, WH__H_WEBHOOK_TS, WH__H_SVIX_TS, &ts_text);

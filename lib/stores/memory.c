@@ -27,6 +27,7 @@ typedef struct mattempt {
 } mattempt;
 
 struct mmsg;
+struct mchain;
 
 typedef struct mdlv {
   wh__dlv_state st;
@@ -41,7 +42,21 @@ typedef struct mdlv {
   struct mdlv *hnext;                /* by id */
   struct mdlv *unc_prev, *unc_next;  /* pending and unclaimed */
   int in_unc;
+  int ordered;                       /* to an ordered endpoint: one at a time per resource */
+  struct mchain *chain;              /* while ordered and pending: its resource's chain */
 } mdlv;
+
+/* The pending deliveries of one resource to one ordered endpoint, oldest
+   first. Only the oldest may be claimed, and only while none of the chain is
+   claimed: so one at a time, in emit order. */
+typedef struct mchain {
+  mdlv **v;          /* v[first .. first + n) */
+  size_t first, n, cap;
+  int claimed;       /* members claimed right now */
+  struct mchain *hnext;
+  size_t klen;
+  char key[];        /* endpoint id, NUL, resource key */
+} mchain;
 
 typedef struct mmsg {
   wh__msg *m;
@@ -67,6 +82,8 @@ typedef struct {
   mdlv *unc_head;
   mmsg *fin_head, *fin_tail;
   size_t nfin;
+  mchain **chains;           /* by key hash; size is a power of two */
+  size_t chain_cap, nchains;
 } mstore;
 
 /* ---- hashing --------------------------------------------------------------- */
@@ -176,6 +193,184 @@ static void unc_remove(mstore *s, mdlv *d)
   d->in_unc = 0;
 }
 
+/* ---- ordered chains ---------------------------------------------------------------- */
+
+static size_t chain_hash(const char *key, size_t klen)
+{
+  size_t h = 1469598103934665603ULL;
+  for (size_t i = 0; i < klen; i++)
+    h = (h ^ (unsigned char)key[i]) * 1099511628211ULL;
+  return h;
+}
+
+/* d's chain key into buf (endpoint id, NUL, resource key); its length, 0 if none fits. */
+static size_t chain_key(const mdlv *d, char *buf, size_t cap)
+{
+  const char *k;
+  size_t kl, el = strlen(d->st.ep_id);
+  if (!wh__msg_order_key(d->msg->m, &k, &kl) || el + 1 + kl > cap)
+    return 0;
+  memcpy(buf, d->st.ep_id, el + 1);
+  memcpy(buf + el + 1, k, kl);
+  return el + 1 + kl;
+}
+
+static int chains_grow(mstore *s)
+{
+  size_t cap = s->chain_cap ? s->chain_cap * 2 : 256;
+  mchain **t = calloc(cap, sizeof *t);
+  if (!t)
+    return 0;
+  for (size_t i = 0; i < s->chain_cap; i++)
+    for (mchain *c = s->chains[i], *n; c; c = n) {
+      n = c->hnext;
+      size_t b = chain_hash(c->key, c->klen) & (cap - 1);
+      c->hnext = t[b];
+      t[b] = c;
+    }
+  free(s->chains);
+  s->chains = t;
+  s->chain_cap = cap;
+  return 1;
+}
+
+static mdlv *chain_head(const mchain *c) { return c->n ? c->v[c->first] : NULL; }
+
+/* Whether claim may take d: pending, unclaimed and, when ordered, the oldest
+   of its chain with none of the chain claimed. Puts it in or out of the list
+   claim takes from. */
+static void refresh_avail(mstore *s, mdlv *d)
+{
+  int ok = d->state == WH__DLV_PENDING && !d->claimed;
+  if (ok && d->chain)
+    ok = chain_head(d->chain) == d && d->chain->claimed == 0;
+  if (ok)
+    unc_add(s, d);
+  else
+    unc_remove(s, d);
+}
+
+/* After a chain changed: only its oldest two can have changed standing. */
+static void refresh_chain(mstore *s, mchain *c)
+{
+  for (size_t i = 0; i < 2 && i < c->n; i++)
+    refresh_avail(s, c->v[c->first + i]);
+}
+
+static void chain_drop_if_empty(mstore *s, mchain *c)
+{
+  if (c->n)
+    return;
+  for (mchain **pp = &s->chains[chain_hash(c->key, c->klen) & (s->chain_cap - 1)]; *pp; pp = &(*pp)->hnext)
+    if (*pp == c) {
+      *pp = c->hnext;
+      break;
+    }
+  s->nchains--;
+  free(c->v);
+  free(c);
+}
+
+/* Put pending, ordered d into its chain, in id order. 0 without memory (d then
+   goes unordered rather than be lost). */
+static int chain_insert(mstore *s, mdlv *d)
+{
+  char key[WH_ID_MAX + 1100];
+  size_t kl = chain_key(d, key, sizeof key);
+  if (!kl)
+    return 0;
+  size_t h = chain_hash(key, kl);
+  mchain *c = NULL;
+  for (c = s->chain_cap ? s->chains[h & (s->chain_cap - 1)] : NULL; c; c = c->hnext)
+    if (c->klen == kl && memcmp(c->key, key, kl) == 0)
+      break;
+  if (!c) {
+    if ((s->nchains + 1) * 2 > s->chain_cap && !chains_grow(s) && !s->chain_cap)
+      return 0;
+    if (!(c = calloc(1, sizeof *c + kl)))
+      return 0;
+    memcpy(c->key, key, kl);
+    c->klen = kl;
+    size_t b = h & (s->chain_cap - 1);
+    c->hnext = s->chains[b];
+    s->chains[b] = c;
+    s->nchains++;
+  }
+  if (c->first + c->n == c->cap) {
+    if (c->first > 0) { /* room at the front: slide down */
+      memmove(c->v, c->v + c->first, c->n * sizeof *c->v);
+      c->first = 0;
+    } else {
+      size_t cap = c->cap ? c->cap * 2 : 4;
+      mdlv **v = realloc(c->v, cap * sizeof *v);
+      if (!v) {
+        chain_drop_if_empty(s, c);
+        return 0;
+      }
+      c->v = v;
+      c->cap = cap;
+    }
+  }
+  /* Usually the newest: at the end. A replayed older one goes in its place. */
+  size_t at = c->n;
+  while (at > 0 && c->v[c->first + at - 1]->st.id > d->st.id)
+    at--;
+  memmove(c->v + c->first + at + 1, c->v + c->first + at, (c->n - at) * sizeof *c->v);
+  c->v[c->first + at] = d;
+  c->n++;
+  d->chain = c;
+  if (d->claimed)
+    c->claimed++;
+  refresh_chain(s, c);
+  return 1;
+}
+
+/* d leaves its chain (it finished); the next one may go. */
+static void chain_remove(mstore *s, mdlv *d)
+{
+  mchain *c = d->chain;
+  if (!c)
+    return;
+  size_t i = 0;
+  while (i < c->n && c->v[c->first + i] != d)
+    i++;
+  if (i < c->n) {
+    if (i == 0) {
+      c->first++;
+    } else {
+      memmove(c->v + c->first + i, c->v + c->first + i + 1, (c->n - i - 1) * sizeof *c->v);
+    }
+    c->n--;
+  }
+  if (d->claimed)
+    c->claimed--;
+  d->chain = NULL;
+  if (c->n)
+    refresh_chain(s, c);
+  else
+    chain_drop_if_empty(s, c);
+}
+
+/* d's claim changes to owner (0: unclaimed), keeping its chain's count. */
+static void set_claimed(mstore *s, mdlv *d, int64_t owner)
+{
+  if (d->chain)
+    d->chain->claimed += (owner != 0) - (d->claimed != 0);
+  d->claimed = owner;
+  if (d->chain)
+    refresh_chain(s, d->chain);
+  else
+    refresh_avail(s, d);
+}
+
+/* d is pending and unclaimed again (new, released, replayed): where claim finds it. */
+static void make_available(mstore *s, mdlv *d)
+{
+  if (d->ordered && !d->chain && chain_insert(s, d))
+    return;
+  refresh_avail(s, d);
+}
+
 static void fin_remove(mstore *s, mmsg *x)
 {
   if (!x->in_fin)
@@ -214,6 +409,7 @@ static void drop_msg(mstore *s, mmsg *x)
     }
   for (mdlv *d = x->dlvs, *n; d; d = n) {
     n = d->next_in_msg;
+    chain_remove(s, d);
     unc_remove(s, d);
     unlink_dlv(s, d);
     free_dlv(d);
@@ -264,6 +460,13 @@ static void m_close(wh__store *base)
       wh__msg_unref(x->m);
       free(x);
     }
+  for (size_t i = 0; i < s->chain_cap; i++)
+    for (mchain *c = s->chains[i], *n; c; c = n) {
+      n = c->hnext;
+      free(c->v);
+      free(c);
+    }
+  free(s->chains);
   free(s->msgs);
   free(s->dlvs);
   pthread_mutex_destroy(&s->mu);
@@ -298,7 +501,7 @@ static mdlv *new_dlv(mstore *s, mmsg *x, const char *ep_id, int64_t claimed, int
     return NULL;
   insert_dlv(s, d);
   if (!claimed)
-    unc_add(s, d);
+    make_available(s, d);
   return d;
 }
 
@@ -376,7 +579,7 @@ static void take_inbox(mstore *s)
         grow_dlvs(s);
       insert_dlv(s, d);
       if (!d->claimed)
-        unc_add(s, d);
+        make_available(s, d);
     }
     settle_msg(s, x, x->m->created_ms);
   }
@@ -404,9 +607,9 @@ static int m_claim(wh__store *base, int64_t owner, int64_t horizon_ms, size_t ma
       next = d->unc_next;
       if (d->st.due_ms > horizon_ms)
         continue;
-      unc_remove(s, d);
-      d->claimed = owner;
+      set_claimed(s, d, owner); /* out of the list; its chain waits for it */
       st[k] = d->st;
+      st[k].ordered = d->chain != NULL;
       wh__msg_ref(d->msg->m);
       ms[k++] = d->msg->m;
     }
@@ -453,12 +656,15 @@ static void m_record(wh__store *base, const wh__dlv_state *st, const wh__attempt
     d->response_len = d->response ? a->response_len : 0;
   }
   int was_pending = d->state == WH__DLV_PENDING;
-  d->state = state;
-  d->claimed = claimed;
-  if (state == WH__DLV_PENDING && !claimed)
-    unc_add(s, d);
-  else
+  if (state == WH__DLV_PENDING) {
+    d->state = state;
+    set_claimed(s, d, claimed);
+  } else {
+    chain_remove(s, d); /* finished: the next of its resource may go */
+    d->state = state;
+    d->claimed = claimed;
     unc_remove(s, d);
+  }
   if (was_pending && state != WH__DLV_PENDING) {
     d->finished_ms = a ? a->at_ms + a->duration_ms : wh__now_ms();
     d->msg->unfinished--;
@@ -473,10 +679,8 @@ static void m_release(wh__store *base, int64_t owner)
   lock_store(s);
   for (size_t i = 0; i < s->dlv_cap; i++)
     for (mdlv *d = s->dlvs[i]; d; d = d->hnext)
-      if (d->state == WH__DLV_PENDING && d->claimed == owner) {
-        d->claimed = 0;
-        unc_add(s, d);
-      }
+      if (d->state == WH__DLV_PENDING && d->claimed == owner)
+        set_claimed(s, d, 0);
   pthread_mutex_unlock(&s->mu);
 }
 
@@ -551,7 +755,7 @@ static void revive(mstore *s, mdlv *d, int64_t now)
   d->st.retries_used = 0;
   d->st.fast_retry_used = 0;
   d->finished_ms = 0;
-  unc_add(s, d);
+  make_available(s, d);
   settle_msg(s, d->msg, now);
 }
 

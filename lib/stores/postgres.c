@@ -351,12 +351,19 @@ static int do_claim(pstore *s, wh__job *j)
   /* Due work that nobody holds, or whose holder's lease ran out (it died). */
   PGresult *res = q(s->w,
                     "WITH c AS (UPDATE webhook.delivery d SET claimed = $1, lease_until = webhook.now_ms() + $4"
-                    " FROM (SELECT id FROM webhook.delivery WHERE state = 0 AND due_ms <= $2"
-                    " AND (claimed = 0 OR lease_until < webhook.now_ms()) ORDER BY due_ms LIMIT $3"
-                    " FOR UPDATE SKIP LOCKED) pick WHERE d.id = pick.id"
-                    " RETURNING d.id, d.ep_id, d.attempt, d.retries_used, d.fast_retry_used, d.due_ms, d.msg_id)"
+                    " FROM (SELECT id FROM webhook.delivery f WHERE state = 0 AND due_ms <= $2"
+                    " AND (claimed = 0 OR lease_until < webhook.now_ms())"
+                    /* WH_EP_ORDERED: only when no other pending one of its chain (same
+                       endpoint and key) is older, or claimed by a live process. */
+                    " AND (f.order_key IS NULL OR NOT EXISTS (SELECT 1 FROM webhook.delivery e"
+                    " WHERE e.ep_id = f.ep_id AND e.order_key = f.order_key AND e.state = 0 AND e.id <> f.id"
+                    " AND (e.id < f.id OR (e.claimed <> 0 AND e.lease_until >= webhook.now_ms()))))"
+                    " ORDER BY due_ms LIMIT $3 FOR UPDATE SKIP LOCKED) pick WHERE d.id = pick.id"
+                    " RETURNING d.id, d.ep_id, d.attempt, d.retries_used, d.fast_retry_used, d.due_ms, d.msg_id,"
+                    " d.order_key IS NOT NULL AS ordered)"
                     " SELECT c.id, c.ep_id, c.attempt, c.retries_used, c.fast_retry_used, c.due_ms, m.id,"
-                    " m.event_type, m.body, m.created_ms, m.flags FROM c JOIN webhook.message m ON m.id = c.msg_id"
+                    " m.event_type, m.body, m.created_ms, m.flags, c.ordered FROM c"
+                    " JOIN webhook.message m ON m.id = c.msg_id"
                     " ORDER BY c.msg_id",
                     4, p);
   if (!ok(res)) {
@@ -378,6 +385,7 @@ static int do_claim(pstore *s, wh__job *j)
     c->st.retries_used = atoi(PQgetvalue(res, r, 3));
     c->st.fast_retry_used = atoi(PQgetvalue(res, r, 4));
     c->st.due_ms = strtoll(PQgetvalue(res, r, 5), NULL, 10);
+    c->st.ordered = PQgetvalue(res, r, 11)[0] == 't';
     if (prev && strcmp(prev->id, PQgetvalue(res, r, 6)) == 0) {
       wh__msg_ref(prev);
       c->m = prev;

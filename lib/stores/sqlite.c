@@ -250,15 +250,22 @@ static int do_del_ep(sstore *s, wh__job *j)
   return WH_OK;
 }
 
+/* WH_EP_ORDERED: a delivery with an order key may go only when no other
+   pending one of its chain (same endpoint and key) is older or claimed. */
+#define ORDER_HEAD                                                                                   \
+  " AND (d.order_key IS NULL OR NOT EXISTS (SELECT 1 FROM wh_delivery e WHERE e.ep_id = d.ep_id"     \
+  " AND e.order_key = d.order_key AND e.state = 0 AND e.id <> d.id AND (e.id < d.id OR e.claimed <> 0)))"
+
 static int do_claim(sstore *s, wh__job *j)
 {
   sqlite3 *db = s->wdb;
   sqlite3_stmt *st;
   if (sqlite3_prepare_v2(db,
                          "SELECT d.id, d.ep_id, d.attempt, d.retries_used, d.fast_retry_used, d.due_ms, m.id,"
-                         " m.event_type, m.body, m.created_ms, m.flags FROM wh_delivery d"
+                         " m.event_type, m.body, m.created_ms, m.flags, d.order_key IS NOT NULL FROM wh_delivery d"
                          " JOIN wh_message m ON m.id = d.msg_id"
-                         " WHERE d.state = 0 AND d.claimed = 0 AND d.due_ms <= ? ORDER BY d.due_ms LIMIT ?",
+                         " WHERE d.state = 0 AND d.claimed = 0 AND d.due_ms <= ?" ORDER_HEAD
+                         " ORDER BY d.due_ms LIMIT ?",
                          -1, &st, NULL) != SQLITE_OK)
     return job_fail(j, db, "reading due deliveries");
   sqlite3_bind_int64(st, 1, j->u.claim.horizon);
@@ -280,6 +287,7 @@ static int do_claim(sstore *s, wh__job *j)
     c->st.retries_used = sqlite3_column_int(st, 3);
     c->st.fast_retry_used = sqlite3_column_int(st, 4);
     c->st.due_ms = sqlite3_column_int64(st, 5);
+    c->st.ordered = sqlite3_column_int(st, 11);
     const char *mid = (const char *)sqlite3_column_text(st, 6);
     /* Deliveries of one message come together after an emit: share its body. */
     if (prev && strcmp(prev->id, mid) == 0) {

@@ -97,3 +97,27 @@ void wh__msg_unref(wh__msg *m)
   if (m && atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) == 1)
     free(m);
 }
+
+int wh__msg_order_key(const wh__msg *m, const char **key, size_t *len)
+{
+  /* The envelope ends with ,"resource_id":<value>,"resource_type":"..",
+     "event_type":"..","event_time":".."}: the names and the time hold no
+     quote, and a quote inside a JSON string is escaped, so the last
+     ,"resource_id": is the envelope's own whatever the resource holds. */
+  static const char tag[] = ",\"resource_id\":";
+  const size_t tl = sizeof tag - 1;
+  for (size_t i = m->len >= tl ? m->len - tl + 1 : 0; i-- > 0;) {
+    if (m->body[i] != ',' || memcmp(m->body + i, tag, tl) != 0)
+      continue;
+    const char *v = m->body + i + tl;
+    if (*v != '"')
+      return 0; /* null: no resource, no order */
+    const char *end = v + 1;
+    while (*end && *end != '"')
+      end += *end == '\\' && end[1] ? 2 : 1;
+    *key = v + 1;
+    *len = (size_t)(end - v - 1);
+    return 1;
+  }
+  return 0;
+}

@@ -37,6 +37,10 @@ typedef struct wh__msg {
 
 wh__msg *wh__msg_new(const char *id, const char *type, const char *body, size_t len, int64_t created_ms);
 void wh__msg_ref(wh__msg *m);
+/* The key deliveries of m to an ordered endpoint are ordered by: its resource_id
+   as written in the envelope (escaped JSON text, without the quotes), pointing
+   into m's body. 0 when the event has no resource_id (then it is not ordered). */
+int wh__msg_order_key(const wh__msg *m, const char **key, size_t *len);
 void wh__msg_unref(wh__msg *m);
 
 /* Where a delivery stands, as stored. */
@@ -49,6 +53,7 @@ typedef struct {
   int attempt;          /* attempts made */
   int retries_used;     /* schedule entries consumed */
   int fast_retry_used;
+  int ordered;          /* claim: to an ordered endpoint, one of a chain (see WH_EP_ORDERED) */
   int64_t due_ms;       /* wall clock */
 } wh__dlv_state;
 
