@@ -215,4 +215,12 @@ int wh__pattern_match(const char *pattern, const char *type)
          part_match(pd + 1, strlen(pd + 1), td + 1, strlen(td + 1));
 }
 
+int wh__pattern_names(const char *pattern, const char *type)
+{
+  const char *pd = strchr(pattern, '.'), *td = strchr(type, '.');
+  /* The type's first part is a name: a pattern's "*" never equals it. */
+  return pd && td && pd - pattern == td - type && memcmp(pattern, type, (size_t)(td - type)) == 0 &&
+         wh__pattern_match(pattern, type);
+}
+
 const char *wh__event_tenant(const wh_event *ev) { return ev->tenant_id; }

@@ -129,6 +129,9 @@ const char *wh__event_tenant(const wh_event *ev);
 /* Does pattern match the event type "rtype.etype"? Patterns are validated. */
 int wh__pattern_valid(const char *pattern);
 int wh__pattern_match(const char *pattern, const char *type);
+/* Does pattern match type and name its resource type literally ("webhook.*",
+   "webhook.TEST"; not "*" nor "*.TEST")? For the operational events. */
+int wh__pattern_names(const char *pattern, const char *type);
 
 /* ---- registry (registry.c) ---------------------------------------------------------- */
 
@@ -192,7 +195,8 @@ wh__endpoint *wh__registry_peek(wh_registry *reg, const char *id);
 int wh__registry_match(wh_registry *reg, const char *tenant, const char *type, wh__endpoint ***out, size_t *n);
 /* How many endpoints are enabled and disabled (the root's, whatever reg is). */
 void wh__registry_counts(wh_registry *reg, size_t *enabled, size_t *disabled);
-/* Disable an endpoint with a reason (used by the dispatcher). */
+/* Disable an endpoint with a reason (used by the dispatcher): WH_OK when this
+   call disabled it, WH_ESTATE when it was disabled already. */
 int wh__registry_disable(wh_registry *reg, const char *id, const char *reason);
 
 struct wh__store;

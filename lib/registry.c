@@ -935,12 +935,15 @@ int wh_endpoint_set_description(wh_registry *reg, const char *id, const char *de
 typedef struct {
   int enabled;
   const char *reason;
+  int if_enabled; /* only an enabled endpoint: WH_ESTATE for one disabled already */
 } enable_arg;
 
 static int change_enabled(wh_registry *root, wh__endpoint *ep, const void *arg)
 {
   const enable_arg *a = arg;
   char *reason = NULL;
+  if (a->if_enabled && !ep->enabled)
+    return wh__fail(WH_ESTATE, "endpoint \"%.64s\": disabled already", ep->id);
   if (!a->enabled && a->reason && !(reason = wh__strdup(a->reason)))
     return wh__oom();
   free(ep->disabled_reason);
@@ -953,13 +956,13 @@ static int change_enabled(wh_registry *root, wh__endpoint *ep, const void *arg)
 
 int wh_endpoint_set_enabled(wh_registry *reg, const char *id, int enabled)
 {
-  enable_arg a = {enabled != 0, NULL};
+  enable_arg a = {enabled != 0, NULL, 0};
   return modify(reg, id, change_enabled, &a);
 }
 
 int wh__registry_disable(wh_registry *reg, const char *id, const char *reason)
 {
-  enable_arg a = {0, reason};
+  enable_arg a = {0, reason, 1};
   return modify(reg, id, change_enabled, &a);
 }
 

@@ -47,6 +47,8 @@ typedef struct {
   char *last_error;          /* of its last attempt, NULL when it succeeded */
   uint16_t *lat_ms;          /* ring of its last WH__LAT_SAMPLES durations, made at the first */
   uint16_t nlat, lat_next;
+  double ops_tokens;         /* the bound on its webhook.ATTEMPT_EXHAUSTED events (ops.c) */
+  int64_t ops_ms;
 } wh__ep_counters;
 
 /* The dispatcher's view of one endpoint: its queue and its health. */
@@ -177,5 +179,29 @@ int wh__dispatcher_totals(wh_dispatcher *d, wh__stats_totals *t);
    work for it yet) and *ep, referenced, as the registry has it now.
    WH_ENOTFOUND when the registry does not have it. */
 int wh__dispatcher_endpoint(wh_dispatcher *d, const char *id, wh__stats_endpoint *e, wh__endpoint **ep);
+
+/* ---- ops.c: operational events (webhook.*) about endpoints ---- */
+enum { WH__OP_DISABLED, WH__OP_EXHAUSTED, WH__OP_FAILING, WH__OP_RECOVERED, WH__OPS };
+/* webhook.ATTEMPT_EXHAUSTED per endpoint: a burst of this many, then this many a second. */
+#define WH__OPS_EXHAUSTED_BURST 60
+#define WH__OPS_EXHAUSTED_PER_S 1.0
+
+typedef struct {
+  int kind;                  /* WH__OP_* */
+  char ep_id[WH_ID_MAX];     /* the endpoint it is about */
+  char msg_id[WH__MSG_ID_MAX]; /* the message whose attempt set it off; "" for none */
+  char reason[160];
+} wh__op;
+
+/* May a failed delivery of m set off webhook.ATTEMPT_EXHAUSTED? The host's messages only. */
+static inline int wh__ops_about(const wh__msg *m) { return !(m->flags & (WH__MSG_TEST | WH__MSG_OPERATIONAL)); }
+void wh__op_set(wh__op *op, int kind, const char *ep_id, const char *msg_id, const char *reason);
+/* May the endpoint have another ATTEMPT_EXHAUSTED now? Takes a token. Under the dispatcher's mutex. */
+int wh__ops_exhausted_allowed(wh__ep_counters *e, int64_t now);
+/* Send it to the endpoints subscribed (none: nothing is made). No lock held. */
+int wh__ops_emit(wh_dispatcher *d, wh_registry *reg, const wh__op *op);
+/* dispatcher.c: accept message m for eps as emit does (all or nothing), taking
+   m's reference, the endpoints' references and the array. */
+int wh__dispatcher_send(wh_dispatcher *d, wh__msg *m, wh__endpoint **eps, size_t n);
 
 #endif

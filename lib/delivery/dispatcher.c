@@ -809,12 +809,44 @@ static void fail_list(wh_dispatcher *d, wh__delivery *list, const char *why)
   }
 }
 
+/* The operational events an attempt's verdict sets off (at most three). A
+   test event's attempt has no say in the endpoint's health, so it sets off
+   none; an operational event's may open a breaker or disable an endpoint
+   (news for the other admin endpoints), but its own failure is no news.
+   Caller holds mu. */
+static int ops_of(wh_dispatcher *d, wh__epq *q, const wh__delivery *dl, const verdict *v, const wh__outcome *out,
+                  int64_t now, wh__op *ops)
+{
+  int n = 0;
+  char why[160];
+  if (v->breaker > 0) {
+    snprintf(why, sizeof why, "circuit breaker opened, requests paused for %lld s; last error: %.80s",
+             (long long)(d->o.breaker_cooldown_ms / 1000), out->error);
+    wh__op_set(&ops[n++], WH__OP_FAILING, q->id, dl->msg->id, why);
+  } else if (v->breaker < 0) {
+    wh__op_set(&ops[n++], WH__OP_RECOVERED, q->id, dl->msg->id, "circuit breaker closed: a request succeeded");
+  }
+  if (v->disable)
+    wh__op_set(&ops[n++], WH__OP_DISABLED, q->id, dl->msg->id, v->disable_reason);
+  if (v->outcome == WH_FAILED && wh__ops_about(dl->msg)) {
+    if (wh__ops_exhausted_allowed(&q->st, now)) {
+      snprintf(why, sizeof why, "failed after %d attempt%s: %.100s", dl->attempt, dl->attempt == 1 ? "" : "s",
+               out->error);
+      wh__op_set(&ops[n++], WH__OP_EXHAUSTED, q->id, dl->msg->id, why);
+    } else {
+      d->stats.ops_suppressed++;
+    }
+  }
+  return n;
+}
+
 static void complete(worker *w, wh__delivery *dl, const wh__outcome *out)
 {
   wh_dispatcher *d = w->d;
   verdict v;
   wh__delivery *orphans = NULL;
   int64_t now = wh__now_ms();
+  wh__op ops[3];
 
   pthread_mutex_lock(&d->mu);
   wh__epq *q = dl->q;
@@ -825,6 +857,7 @@ static void complete(worker *w, wh__delivery *dl, const wh__outcome *out)
   decide(d, dl, out, now, &v);
   wh__stats_attempt(&d->stats, &q->st, out, v.outcome);
   settle_locked(d, q, 1);
+  int nops = ops_of(d, q, dl, &v, out, now, ops);
   if (v.disable)
     drain_disabled_locked(d, q, &orphans);
   else
@@ -847,8 +880,8 @@ static void complete(worker *w, wh__delivery *dl, const wh__outcome *out)
                                                   : WH__DLV_FAILED,
                         retry && !evict ? d->owner : 0);
 
-  if (v.disable)
-    wh__registry_disable(d->reg, q->id, v.disable_reason);
+  /* Two attempts in flight may both disable it: only the first tells operators. */
+  int newly = v.disable && wh__registry_disable(d->reg, q->id, v.disable_reason) == WH_OK;
 
   wh_result r = {.message_id = dl->msg->id, .endpoint_id = q->id, .outcome = v.outcome,
                  .attempt = dl->attempt, .http_status = out->http_status,
@@ -857,6 +890,10 @@ static void complete(worker *w, wh__delivery *dl, const wh__outcome *out)
   report(d, &r);
   if (v.disable)
     report_disabled(d, q->id, v.disable_reason);
+  /* Before this delivery settles, so that drain waits for them too. */
+  for (int i = 0; i < nops; i++)
+    if (ops[i].kind != WH__OP_DISABLED || newly)
+      wh__ops_emit(d, d->reg, &ops[i]);
 
   pthread_mutex_lock(&d->mu);
   settle_locked(d, q, -1);
@@ -1594,7 +1631,9 @@ static int running_or_fail(wh_dispatcher *d, const char *what)
 }
 
 /* Emit's deliveries, prepared before any lock is taken. */
-typedef struct {
+struct fanout;
+static int commit(wh_dispatcher *d, wh__msg *m, struct fanout *f);
+typedef struct fanout {
   wh__endpoint **eps;
   size_t n;
   const char **ep_ids;
@@ -1673,6 +1712,23 @@ int wh_dispatcher_emit(wh_dispatcher *d, wh_event *ev, char *msg_id_out, size_t 
     wh__msg_unref(m);
     return rc;
   }
+  rc = commit(d, m, &f);
+  if (!rc && msg_id_out)
+    memcpy(msg_id_out, id, strlen(id) + 1);
+  return rc;
+}
+
+int wh__dispatcher_send(wh_dispatcher *d, wh__msg *m, wh__endpoint **eps, size_t n)
+{
+  fanout f = {.eps = eps, .n = n};
+  return commit(d, m, &f);
+}
+
+/* Accept m for f's endpoints; takes m and f. */
+static int commit(wh_dispatcher *d, wh__msg *m, fanout *fo)
+{
+  fanout f = *fo;
+  int rc = WH_OK;
   /* Reserve room in memory (and, for the memory store, under the queue limit)
      first, so that the event is either accepted whole or not at all. */
   int durable = d->store->ops->durable;
@@ -1696,8 +1752,10 @@ int wh_dispatcher_emit(wh_dispatcher *d, wh_event *ev, char *msg_id_out, size_t 
     rc = d->store->ops->enqueue(d->store, m, f.ep_ids, f.n, in_memory ? d->owner : 0, f.ids);
 
   pthread_mutex_lock(&d->mu);
-  if (!rc)
+  if (!rc) {
     d->stats.emitted += (uint64_t)n;
+    d->stats.ops_emitted += (m->flags & WH__MSG_OPERATIONAL) != 0;
+  }
   if (rc) {
     if (in_memory)
       d->pending -= n;
@@ -1731,8 +1789,6 @@ int wh_dispatcher_emit(wh_dispatcher *d, wh_event *ev, char *msg_id_out, size_t 
     wake_one(d);
   pthread_mutex_unlock(&d->mu);
   fanout_free(&f, 1);
-  if (!rc && msg_id_out)
-    memcpy(msg_id_out, id, strlen(id) + 1);
   wh__msg_unref(m);
   return rc;
 }
