@@ -245,7 +245,8 @@ int wh_endpoint_send_test(wh_registry *reg, const char *endpoint_id, char *msg_i
     wh__store *s = wh__registry_store(reg);
     const char *ep_ids[1] = {ep->id};
     int64_t dlv_id;
-    rc = s->ops->enqueue(s, m, ep_ids, 1, 0, &dlv_id);
+    wh__enq e = {.m = m, .ep_ids = ep_ids, .n = 1, .ids = &dlv_id};
+    rc = s->ops->enqueue(s, &e, 1, 0);
   }
   wh__msg_unref(m);
   wh__endpoint_unref(ep);

@@ -23,11 +23,25 @@ int wh__failv(int code, const char *fmt, va_list ap);
 /* Out of memory: a fixed message, no allocation. */
 int wh__oom(void);
 
+/* ---- fork (fork.c) ------------------------------------------------------- */
+
+/* The current fork generation, watching for fork() from now on: an object
+   created now keeps it and is the parent's once wh__forked(gen) says so. */
+unsigned wh__fork_watch(void);
+extern atomic_uint wh__fork_gen;
+static inline bool wh__forked(unsigned gen)
+{
+  return atomic_load_explicit(&wh__fork_gen, memory_order_relaxed) != gen;
+}
+
 /* ---- time, randomness, ids, encodings (util.c) ---------------------------- */
 
 int64_t wh__now_us(void);   /* wall clock, microseconds since the epoch */
 int64_t wh__now_ms(void);   /* wall clock, milliseconds since the epoch */
 int64_t wh__mono_ms(void);  /* monotonic clock, milliseconds */
+struct timespec;
+/* CLOCK_MONOTONIC now + timeout_ms, for waits on condition variables set to that clock. */
+void wh__deadline_after(struct timespec *ts, int timeout_ms);
 /* "2024-03-26T18:53:16.818Z" for unix milliseconds. */
 void wh__iso_ms(int64_t ms, char out[64]);
 

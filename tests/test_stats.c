@@ -507,6 +507,34 @@ static void metrics(void)
   h_log_free(&log);
 }
 
+/* Outcomes dropped from a full result queue: counted in the stats and the metrics. */
+static void results_dropped(void)
+{
+  wh_registry *reg;
+  CHECK_OK(wh_registry_open(&reg, NULL));
+  char url[256], id[WH_ID_MAX];
+  rcv_script_clear(R, "/dropped");
+  CHECK_OK(wh_endpoint_add(reg, "dropped", rcv_url(R, "/dropped", url, sizeof url), NULL, id, sizeof id));
+  h_log log;
+  h_log_init(&log);
+  wh_dispatcher *d = h_dispatcher(reg, &log, NULL);
+  CHECK_OK(wh_dispatcher_set_int(d, WH_OPT_RESULT_QUEUE, 3));
+  CHECK_OK(wh_dispatcher_start(d));
+  for (int i = 0; i < 10; i++)
+    CHECK_OK(wh_dispatcher_emit(d, h_person_event(NULL, NULL), NULL, 0));
+  CHECK_OK(wh_dispatcher_drain(d, 10000));
+  cJSON *t = stats(d);
+  CHECK_INT(num(t, "results_dropped"), 7);
+  cJSON_Delete(t);
+  char *m = NULL;
+  CHECK_OK(wh_dispatcher_metrics_text(d, &m));
+  CHECK(m && strstr(m, "\nwebhook_results_dropped_total 7\n") != NULL);
+  wh_free(m);
+  wh_dispatcher_free(d);
+  wh_registry_free(reg);
+  h_log_free(&log);
+}
+
 static void remove_db(const char *file)
 {
   char p[128];
@@ -526,6 +554,7 @@ int main(void)
   shape_and_errors();
   breaker();
   metrics();
+  results_dropped();
   mixed_run(NULL);
   char path[64];
   snprintf(path, sizeof path, "sqlite:/tmp/wh-test-stats-%d.db", (int)getpid());

@@ -98,6 +98,8 @@ typedef struct wh__opts {
   int64_t lease_ms;
   int breaker_min_requests, breaker_failure_pct;
   long max_body;
+  int process_default;  /* start makes it the default of wh_emit */
+  long result_queue;    /* capacity of the result queue; 0: off */
 } wh__opts;
 
 /* What one attempt came to, as http.c saw it. */
@@ -112,6 +114,88 @@ typedef struct {
   int has_retry_after;
   char error[320];         /* "" on success */
 } wh__outcome;
+
+/* One attempt's outcome, as the host sees it. From a callback the strings are
+   the dispatcher's; a result taken from the queue owns copies (results.c). */
+struct wh_result {
+  const char *message_id, *endpoint_id, *error;
+  int outcome, attempt, http_status, endpoint_disabled;
+  int64_t next_attempt_ms, duration_ms;
+};
+
+/* ---- hooks.c: the host's callbacks, replaceable at any time ----
+   Setting one returns only when the callback it replaced is running on no
+   other thread, yet calling one costs a worker no lock and no shared write:
+   each worker announces "inside a callback" on a line of its own, and the
+   setter waits for those that were inside when it swapped the pointer. Other
+   threads (rare) call through one mutex. */
+enum { WH__HOOK_RESULT, WH__HOOK_DISABLED, WH__HOOK_LOG, WH__HOOK_KINDS };
+#define WH__HOOK_READERS 64 /* the most workers a dispatcher has */
+
+typedef struct {
+  union {
+    wh_result_cb result;
+    wh_disabled_cb disabled;
+    wh_log_cb log;
+  } fn;
+  void *ud;
+  int max_level; /* WH__HOOK_LOG */
+} wh__hook;
+
+typedef struct {
+  atomic_uint seq; /* odd while its worker runs a callback */
+  char pad[60];    /* one cache line each: workers never write the same one */
+} wh__hook_reader;
+
+typedef struct {
+  _Atomic(wh__hook *) slot[WH__HOOK_KINDS];
+  wh__hook_reader readers[WH__HOOK_READERS];
+  pthread_mutex_t others;
+} wh__hooks;
+
+/* A callback being called, on the caller's stack. */
+typedef struct wh__hook_frame {
+  wh__hooks *h;
+  wh__hook_reader *r; /* NULL: called through `others` */
+  int nested, left;
+  struct wh__hook_frame *prev;
+} wh__hook_frame;
+
+void wh__hooks_init(wh__hooks *h);
+void wh__hooks_destroy(wh__hooks *h);
+/* The calling thread is worker i of h (0 <= i < WH__HOOK_READERS). */
+void wh__hooks_bind(wh__hooks *h, int i);
+/* Replace the callback of kind (hook NULL: detach). Returns when the one it
+   replaced runs on no other thread; the caller's own call of it, when it is
+   inside one, counts as returned. */
+int wh__hooks_set(wh__hooks *h, int kind, const wh__hook *hook);
+/* The callback of kind to call now, or NULL (then nothing to leave). */
+const wh__hook *wh__hook_enter(wh__hooks *h, int kind, wh__hook_frame *f);
+void wh__hook_leave(wh__hook_frame *f);
+
+/* ---- results.c: the result queue ---- */
+typedef struct wh__results wh__results;
+/* capacity: 1..WH__RESULTS_MAX. Creates the descriptor of wh__results_fd. */
+#define WH__RESULTS_MAX 1000000
+int wh__results_new(wh__results **out, long capacity);
+/* Wakes the consumers waiting in wh__results_next and waits until they left. */
+void wh__results_free(wh__results *q);
+/* Keep a copy of r; when full, the oldest is dropped and counted. Never
+   waits for a consumer. */
+void wh__results_push(wh__results *q, const wh_result *r);
+/* No more results will come: consumers take what is left, then WH_ESTATE. */
+void wh__results_close(wh__results *q);
+int wh__results_next(wh__results *q, int timeout_ms, wh_result **out);
+int wh__results_fd(const wh__results *q);
+uint64_t wh__results_dropped(wh__results *q);
+
+/* ---- dispatcher.c, for the other parts of the dispatcher (stats, logging) ---- */
+/* WH_OK, or WH_ESTATE when d belongs to the parent of this process (after fork). */
+int wh__dispatcher_check(wh_dispatcher *d, const char *what);
+/* Send a message to the host's log callback when it takes level. */
+void wh__dispatcher_log(wh_dispatcher *d, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Outcomes dropped from a full result queue so far. */
+uint64_t wh__dispatcher_results_dropped(wh_dispatcher *d);
 
 /* ---- health.c ---- */
 void wh__breaker_record(wh__breaker *b, const wh__opts *o, int64_t now, int failed);

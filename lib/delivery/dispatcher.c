@@ -55,10 +55,9 @@ enum { ST_NEW, ST_RUNNING, ST_STOPPED };
 struct wh_dispatcher {
   wh_registry *reg;
   wh__opts o;
-  wh_result_cb on_result;
-  void *on_result_ud;
-  wh_disabled_cb on_disabled;
-  void *on_disabled_ud;
+  unsigned fork_gen;    /* a child of the creating process may not use it (see fork.c) */
+  wh__hooks hooks;      /* result, disabled and log callbacks */
+  wh__results *results; /* the result queue, when WH_OPT_RESULT_QUEUE is on */
 
   pthread_mutex_t mu;
   pthread_cond_t idle_cv;
@@ -80,6 +79,7 @@ struct wh_dispatcher {
   size_t nheap, heapcap;
   long pending;         /* deliveries held in memory (for the memory store: all not finished) */
   int in_flight;
+  int reporting;        /* finished attempts whose outcome the host has not yet been given */
   int active_endpoints; /* endpoints with pending work */
   long demand;          /* sum of q_demand() over the endpoints */
 
@@ -87,7 +87,6 @@ struct wh_dispatcher {
   wh__counters stats;
   long held;            /* deliveries in the endpoints' queues: in flight, settling, due or scheduled */
   long ready;           /* of them due now (in the ready FIFOs) */
-  int settling;         /* out of flight, their outcome being recorded and reported */
   int64_t started_ms;
 
   /* the store behind the registry */
@@ -112,12 +111,6 @@ struct wh_dispatcher {
 #define HORIZON_MS 60000          /* retries further away wait in the durable store */
 #define RELOAD_EVERY_MS 1000
 #define PURGE_EVERY_MS 3600000
-
-struct wh_result {
-  const char *message_id, *endpoint_id, *error;
-  int outcome, attempt, http_status, endpoint_disabled;
-  int64_t next_attempt_ms, duration_ms;
-};
 
 static _Atomic(wh_dispatcher *) default_dispatcher;
 /* The dispatcher whose callback this thread is running, to refuse stop/drain/free there. */
@@ -147,10 +140,21 @@ static int opts_init(wh__opts *o)
   o->max_body = 1048576;
   o->retention_days = 30;
   o->lease_ms = 30000;
+  o->process_default = 1;
   o->user_agent = wh__strdup("libwebhook/" WH_VERSION_STRING);
   if (!o->user_agent)
     return wh__oom();
   return wh__schedule_parse(DEFAULT_SCHEDULE, o->schedule, WH__MAX_SCHEDULE, &o->nschedule);
+}
+
+/* The queue exists from this option on, so that its descriptor can be
+   handed to an event loop before start. */
+static int result_queue(wh_dispatcher *d, long capacity)
+{
+  wh__results_free(d->results);
+  d->results = NULL;
+  d->o.result_queue = capacity;
+  return capacity ? wh__results_new(&d->results, capacity) : WH_OK;
 }
 
 static int in_range(const char *what, long v, long lo, long hi)
@@ -162,12 +166,12 @@ static int in_range(const char *what, long v, long lo, long hi)
 
 int wh_dispatcher_set_int(wh_dispatcher *d, wh_option opt, long v)
 {
-  if (!d)
-    return wh__fail(WH_EINVAL, "dispatcher: must not be NULL");
+  int rc = wh__dispatcher_check(d, "dispatcher option");
+  if (rc)
+    return rc;
   if (d->state != ST_NEW)
     return wh__fail(WH_ESTATE, "dispatcher option %d: options are set before wh_dispatcher_start", (int)opt);
   wh__opts *o = &d->o;
-  int rc;
   switch (opt) {
   case WH_OPT_WORKERS:
     if (!(rc = in_range("WH_OPT_WORKERS", v, 1, MAX_WORKERS))) o->workers = (int)v;
@@ -220,6 +224,13 @@ int wh_dispatcher_set_int(wh_dispatcher *d, wh_option opt, long v)
   case WH_OPT_LEASE_MS:
     if (!(rc = in_range("WH_OPT_LEASE_MS", v, 1000, 3600000))) o->lease_ms = v;
     return rc;
+  case WH_OPT_PROCESS_DEFAULT:
+    if (!(rc = in_range("WH_OPT_PROCESS_DEFAULT", v, 0, 1))) o->process_default = (int)v;
+    return rc;
+  case WH_OPT_RESULT_QUEUE:
+    if ((rc = in_range("WH_OPT_RESULT_QUEUE", v, 0, WH__RESULTS_MAX)))
+      return rc;
+    return result_queue(d, v);
   case WH_OPT_RETRY_SCHEDULE:
   case WH_OPT_USER_AGENT:
   case WH_OPT_CA_FILE:
@@ -241,15 +252,16 @@ static int replace_str(char **slot, const char *v)
 
 int wh_dispatcher_set_str(wh_dispatcher *d, wh_option opt, const char *v)
 {
-  if (!d)
-    return wh__fail(WH_EINVAL, "dispatcher: must not be NULL");
+  int rc = wh__dispatcher_check(d, "dispatcher option");
+  if (rc)
+    return rc;
   if (d->state != ST_NEW)
     return wh__fail(WH_ESTATE, "dispatcher option %d: options are set before wh_dispatcher_start", (int)opt);
   switch (opt) {
   case WH_OPT_RETRY_SCHEDULE: {
     int64_t delays[WH__MAX_SCHEDULE];
     int n;
-    int rc = wh__schedule_parse(v, delays, WH__MAX_SCHEDULE, &n);
+    rc = wh__schedule_parse(v, delays, WH__MAX_SCHEDULE, &n);
     if (rc)
       return rc;
     memcpy(d->o.schedule, delays, sizeof delays);
@@ -272,7 +284,7 @@ int wh_dispatcher_set_str(wh_dispatcher *d, wh_option opt, const char *v)
   case WH_OPT_PROXY: {
     if (v && !*v)
       v = NULL;
-    int rc = v ? wh__proxy_validate("WH_OPT_PROXY", v, NULL) : WH_OK;
+    rc = v ? wh__proxy_validate("WH_OPT_PROXY", v, NULL) : WH_OK;
     return rc ? rc : replace_str(&d->o.proxy, v);
   }
   default:
@@ -280,26 +292,48 @@ int wh_dispatcher_set_str(wh_dispatcher *d, wh_option opt, const char *v)
   }
 }
 
+/* Callbacks may change at any time: see hooks.c for what a change waits for. */
 int wh_dispatcher_on_result(wh_dispatcher *d, wh_result_cb cb, void *userdata)
 {
-  if (!d)
-    return wh__fail(WH_EINVAL, "dispatcher: must not be NULL");
-  if (d->state != ST_NEW)
-    return wh__fail(WH_ESTATE, "result callback: set it before wh_dispatcher_start");
-  d->on_result = cb;
-  d->on_result_ud = userdata;
-  return WH_OK;
+  int rc = wh__dispatcher_check(d, "result callback");
+  wh__hook h = {.fn.result = cb, .ud = userdata};
+  return rc ? rc : wh__hooks_set(&d->hooks, WH__HOOK_RESULT, cb ? &h : NULL);
 }
 
 int wh_dispatcher_on_disabled(wh_dispatcher *d, wh_disabled_cb cb, void *userdata)
 {
-  if (!d)
-    return wh__fail(WH_EINVAL, "dispatcher: must not be NULL");
-  if (d->state != ST_NEW)
-    return wh__fail(WH_ESTATE, "disabled callback: set it before wh_dispatcher_start");
-  d->on_disabled = cb;
-  d->on_disabled_ud = userdata;
-  return WH_OK;
+  int rc = wh__dispatcher_check(d, "disabled callback");
+  wh__hook h = {.fn.disabled = cb, .ud = userdata};
+  return rc ? rc : wh__hooks_set(&d->hooks, WH__HOOK_DISABLED, cb ? &h : NULL);
+}
+
+int wh_dispatcher_on_log(wh_dispatcher *d, int max_level, wh_log_cb cb, void *userdata)
+{
+  int rc = wh__dispatcher_check(d, "log callback");
+  if (!rc && cb && (max_level < WH_LOG_ERROR || max_level > WH_LOG_DEBUG))
+    rc = wh__fail(WH_EINVAL, "log callback: max_level %d is outside WH_LOG_ERROR..WH_LOG_DEBUG (1..4)", max_level);
+  wh__hook h = {.fn.log = cb, .ud = userdata, .max_level = max_level};
+  return rc ? rc : wh__hooks_set(&d->hooks, WH__HOOK_LOG, cb ? &h : NULL);
+}
+
+void wh__dispatcher_log(wh_dispatcher *d, int level, const char *fmt, ...)
+{
+  wh__hook_frame f;
+  const wh__hook *h = wh__hook_enter(&d->hooks, WH__HOOK_LOG, &f);
+  if (!h)
+    return;
+  if (level <= h->max_level) {
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    wh_dispatcher *prev = in_callback;
+    in_callback = d;
+    h->fn.log(level, msg, h->ud);
+    in_callback = prev;
+  }
+  wh__hook_leave(&f);
 }
 
 /* ---- the timer heap ------------------------------------------------------------- */
@@ -601,32 +635,61 @@ static int64_t promote_due(wh_dispatcher *d, int64_t now)
   return next < 0 ? 0 : next;
 }
 
+/* Nothing in flight or due, and the host has been given every outcome. */
 static int idle_now(const wh_dispatcher *d, int64_t now)
 {
-  return d->in_flight == 0 && !d->ring && !d->throttled && (d->nheap == 0 || d->heap[0]->due_ms > now) &&
-         !d->loading && !d->load_asked;
+  return d->in_flight == 0 && d->reporting == 0 && !d->ring && !d->throttled &&
+         (d->nheap == 0 || d->heap[0]->due_ms > now) && !d->loading && !d->load_asked;
 }
 
 /* ---- results ------------------------------------------------------------------------- */
 
+/* An outcome goes to the queue, then to the callback. The attempt counts in
+   d->reporting until both are done (see reported_locked), so that drain
+   returns only after the host has it. */
 static void report(wh_dispatcher *d, const wh_result *r)
 {
-  if (!d->on_result)
+  if (d->results)
+    wh__results_push(d->results, r);
+  wh__hook_frame f;
+  const wh__hook *h = wh__hook_enter(&d->hooks, WH__HOOK_RESULT, &f);
+  if (!h)
     return;
   wh_dispatcher *prev = in_callback;
   in_callback = d;
-  d->on_result(r, d->on_result_ud);
+  h->fn.result(r, h->ud);
   in_callback = prev;
+  wh__hook_leave(&f);
 }
 
 static void report_disabled(wh_dispatcher *d, const char *ep_id, const char *reason)
 {
-  if (!d->on_disabled)
+  wh__hook_frame f;
+  const wh__hook *h = wh__hook_enter(&d->hooks, WH__HOOK_DISABLED, &f);
+  if (!h)
     return;
   wh_dispatcher *prev = in_callback;
   in_callback = d;
-  d->on_disabled(ep_id, reason, d->on_disabled_ud);
+  h->fn.disabled(ep_id, reason, h->ud);
   in_callback = prev;
+  wh__hook_leave(&f);
+}
+
+/* An outcome is about to be recorded and reported (its delivery is out of
+   flight, or out of its queue when its endpoint went). Caller holds mu. */
+static void reporting_locked(wh_dispatcher *d, wh__epq *q)
+{
+  d->reporting++;
+  q->st.settling++; /* the stats count it in flight meanwhile */
+}
+
+/* One outcome was reported. Caller holds mu. */
+static void reported_locked(wh_dispatcher *d, wh__epq *q, int64_t now)
+{
+  d->reporting--;
+  q->st.settling--;
+  if (idle_now(d, now))
+    pthread_cond_broadcast(&d->idle_cv);
 }
 
 /* A delivery leaves memory (finished, or left to wait in the store). Caller holds mu. */
@@ -648,15 +711,6 @@ static void finish_locked(wh_dispatcher *d, wh__delivery *dl)
   }
   wh__msg_unref(dl->msg);
   free(dl);
-}
-
-/* A delivery leaves flight (or its queue) to have its outcome recorded and
-   reported (delta 1), or that is done (-1): the stats count it in flight
-   meanwhile. Caller holds mu. */
-static void settle_locked(wh_dispatcher *d, wh__epq *q, int delta)
-{
-  q->st.settling += delta;
-  d->settling += delta;
 }
 
 /* ---- one attempt's end ------------------------------------------------------------------ */
@@ -761,7 +815,7 @@ static void drain_disabled_locked(wh_dispatcher *d, wh__epq *q, wh__delivery **o
     wh__delivery *dl = ready_pop(d, q);
     dl->next = *out;
     *out = dl;
-    settle_locked(d, q, 1);
+    reporting_locked(d, q);
   }
   /* Its scheduled retries: filter the heap in one pass, then rebuild it
      (removing entries one by one while scanning would skip some). */
@@ -771,7 +825,7 @@ static void drain_disabled_locked(wh_dispatcher *d, wh__epq *q, wh__delivery **o
     if (dl->q == q) {
       dl->next = *out;
       *out = dl;
-      settle_locked(d, q, 1);
+      reporting_locked(d, q);
     } else {
       dl->heap_idx = (uint32_t)kept;
       d->heap[kept++] = dl;
@@ -791,7 +845,8 @@ static wh__dlv_state dlv_state(const wh__delivery *dl)
   return st;
 }
 
-/* Deliveries that end without an attempt (endpoint removed or disabled). */
+/* Deliveries that end without an attempt (endpoint removed or disabled).
+   Whoever made the list counted each of them in d->reporting. */
 static void fail_list(wh_dispatcher *d, wh__delivery *list, const char *why)
 {
   for (wh__delivery *dl = list, *next; dl; dl = next) {
@@ -801,10 +856,11 @@ static void fail_list(wh_dispatcher *d, wh__delivery *list, const char *why)
     wh_result r = {.message_id = dl->msg->id, .endpoint_id = dl->q->id, .error = why, .outcome = WH_FAILED,
                    .attempt = dl->attempt};
     report(d, &r);
+    wh__epq *q = dl->q;
     pthread_mutex_lock(&d->mu);
-    settle_locked(d, dl->q, -1);
-    wh__stats_finished(&d->stats, &dl->q->st, WH_FAILED);
+    wh__stats_finished(&d->stats, &q->st, WH_FAILED);
     finish_locked(d, dl);
+    reported_locked(d, q, wh__now_ms());
     pthread_mutex_unlock(&d->mu);
   }
 }
@@ -856,7 +912,7 @@ static void complete(worker *w, wh__delivery *dl, const wh__outcome *out)
   dl->attempt++;
   decide(d, dl, out, now, &v);
   wh__stats_attempt(&d->stats, &q->st, out, v.outcome);
-  settle_locked(d, q, 1);
+  reporting_locked(d, q);
   int nops = ops_of(d, q, dl, &v, out, now, ops);
   if (v.disable)
     drain_disabled_locked(d, q, &orphans);
@@ -896,7 +952,6 @@ static void complete(worker *w, wh__delivery *dl, const wh__outcome *out)
       wh__ops_emit(d, d->reg, &ops[i]);
 
   pthread_mutex_lock(&d->mu);
-  settle_locked(d, q, -1);
   if (retry && !evict) {
     if (v.next_ms <= now || !heap_push(d, dl)) /* no memory for the heap: retry at once rather than lose it */
       ready_push(d, dl, now);
@@ -907,8 +962,7 @@ static void complete(worker *w, wh__delivery *dl, const wh__outcome *out)
       wh__stats_finished(&d->stats, &q->st, v.outcome);
     finish_locked(d, dl);
   }
-  if (idle_now(d, now))
-    pthread_cond_broadcast(&d->idle_cv);
+  reported_locked(d, q, now);
   pthread_mutex_unlock(&d->mu);
 
   if (orphans) {
@@ -1015,7 +1069,7 @@ static void start(worker *w, wh__delivery *dl)
     dl->q->in_flight--;
     d->in_flight--;
     w->in_flight--;
-    settle_locked(d, dl->q, 1);
+    reporting_locked(d, dl->q);
     requeue(d, dl->q, wh__now_ms());
     pthread_mutex_unlock(&d->mu);
     fail_list(d, dl, ep ? "endpoint disabled" : "endpoint removed");
@@ -1448,6 +1502,7 @@ static void *worker_main(void *arg)
 {
   worker *w = arg;
   wh_dispatcher *d = w->d;
+  wh__hooks_bind(&d->hooks, (int)(w - d->workers));
   enum { BATCH = 64 };
   wh__delivery *batch[BATCH];
   for (;;) {
@@ -1516,6 +1571,16 @@ static void wake_all(wh_dispatcher *d)
 
 /* ---- lifecycle ------------------------------------------------------------------------------- */
 
+int wh__dispatcher_check(wh_dispatcher *d, const char *what)
+{
+  if (!d)
+    return wh__fail(WH_EINVAL, "%s: dispatcher must not be NULL", what);
+  if (wh__forked(d->fork_gen))
+    return wh__fail(WH_ESTATE, "%s: dispatcher belongs to the parent process (after fork, create a new "
+                               "registry and dispatcher in the child)", what);
+  return WH_OK;
+}
+
 int wh_dispatcher_new(wh_dispatcher **out, wh_registry *reg)
 {
   if (!out)
@@ -1526,6 +1591,10 @@ int wh_dispatcher_new(wh_dispatcher **out, wh_registry *reg)
   if (wh_registry_tenant_id(reg))
     return wh__fail(WH_EINVAL, "dispatcher: needs the root registry, not a tenant view (one dispatcher "
                                "delivers every tenant's events)");
+  unsigned fork_gen = wh__fork_watch();
+  if (wh__store_forked(wh__registry_store(reg)))
+    return wh__fail(WH_ESTATE, "dispatcher: the registry's store belongs to the parent process (after fork, "
+                               "open a new registry in the child)");
   if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
     return wh__fail(WH_ENOMEM, "dispatcher: libcurl failed to initialise");
   wh_dispatcher *d = calloc(1, sizeof *d);
@@ -1533,6 +1602,7 @@ int wh_dispatcher_new(wh_dispatcher **out, wh_registry *reg)
     return wh__oom();
   wh__registry_ref(reg);
   d->reg = reg;
+  d->fork_gen = fork_gen;
   d->store = wh__registry_store(reg);
   d->window = d->store->ops->durable ? DURABLE_WINDOW : LONG_MAX;
   d->next_load_ms = 0; /* at start: take up what an earlier run left pending */
@@ -1547,6 +1617,7 @@ int wh_dispatcher_new(wh_dispatcher **out, wh_registry *reg)
     free(d);
     return rc;
   }
+  wh__hooks_init(&d->hooks);
   pthread_mutex_init(&d->mu, NULL);
   pthread_condattr_t ca;
   pthread_condattr_init(&ca);
@@ -1559,8 +1630,9 @@ int wh_dispatcher_new(wh_dispatcher **out, wh_registry *reg)
 
 int wh_dispatcher_start(wh_dispatcher *d)
 {
-  if (!d)
-    return wh__fail(WH_EINVAL, "dispatcher: must not be NULL");
+  int rc0 = wh__dispatcher_check(d, "start");
+  if (rc0)
+    return rc0;
   if (d->state != ST_NEW)
     return wh__fail(WH_ESTATE, "dispatcher: already %s", d->state == ST_RUNNING ? "running" : "stopped");
   d->workers = calloc((size_t)d->o.workers, sizeof *d->workers);
@@ -1611,14 +1683,17 @@ int wh_dispatcher_start(wh_dispatcher *d)
     wh_dispatcher_stop(d, 0);
     return WH_ENOMEM;
   }
-  atomic_store(&default_dispatcher, d);
+  if (d->o.process_default)
+    atomic_store(&default_dispatcher, d);
   return WH_OK;
 }
 
 int wh_dispatcher_set_default(wh_dispatcher *d)
 {
-  atomic_store(&default_dispatcher, d);
-  return WH_OK;
+  int rc = d ? wh__dispatcher_check(d, "set default") : WH_OK;
+  if (!rc)
+    atomic_store(&default_dispatcher, d);
+  return rc;
 }
 
 /* Replay and recovery through the dispatcher: as through its registry, while it runs. */
@@ -1630,10 +1705,9 @@ static int running_or_fail(wh_dispatcher *d, const char *what)
   return running ? WH_OK : wh__fail(WH_ESTATE, "%s: the dispatcher is not running", what);
 }
 
-/* Emit's deliveries, prepared before any lock is taken. */
-struct fanout;
-static int commit(wh_dispatcher *d, wh__msg *m, struct fanout *f);
-typedef struct fanout {
+/* Emit's deliveries of one message, prepared before any lock is taken. */
+typedef struct {
+  wh__msg *m;
   wh__endpoint **eps;
   size_t n;
   const char **ep_ids;
@@ -1652,6 +1726,7 @@ static void fanout_free(fanout *f, int free_dls)
   free(f->ep_ids);
   free(f->ids);
   free(f->dls);
+  wh__msg_unref(f->m);
 }
 
 static int fanout_alloc(fanout *f, int in_memory)
@@ -1670,19 +1745,9 @@ static int fanout_alloc(fanout *f, int in_memory)
   return WH_OK;
 }
 
-int wh_dispatcher_emit(wh_dispatcher *d, wh_event *ev, char *msg_id_out, size_t len)
+/* The event becomes a message and the endpoints it goes to. Takes ev. */
+static int fanout_prepare(wh_dispatcher *d, wh_event *ev, fanout *f)
 {
-  if (!d) {
-    wh_event_free(ev);
-    return wh__fail(WH_EINVAL, "emit: dispatcher must not be NULL");
-  }
-  if (!ev)
-    return wh__fail(WH_EINVAL, "emit: event must not be NULL");
-  if (msg_id_out && len < WH_ID_MAX) {
-    wh_event_free(ev);
-    return wh__fail(WH_ERANGE, "emit: message id buffer of %zu bytes, at least WH_ID_MAX (%d) needed", len,
-                    WH_ID_MAX);
-  }
   char type[2 * 64 + 2], id[WH_ID_MAX], tenant[1025];
   wh__event_type(ev, type, sizeof type);
   const char *t = wh__event_tenant(ev); /* the event's ids are at most 1024 bytes */
@@ -1700,40 +1765,25 @@ int wh_dispatcher_emit(wh_dispatcher *d, wh_event *ev, char *msg_id_out, size_t 
     return wh__fail(WH_EINVAL, "emit: event is %zu bytes, more than the %ld allowed (WH_OPT_MAX_BODY_BYTES)",
                     blen, d->o.max_body);
   }
-  wh__msg *m = NULL;
-  if (!(rc = wh__make_id("msg_", id)) && !(m = wh__msg_new(id, type, json, blen, wh__now_ms())))
+  if (!(rc = wh__make_id("msg_", id)) && !(f->m = wh__msg_new(id, type, json, blen, wh__now_ms())))
     rc = wh__oom();
   free(json);
   if (rc)
     return rc;
-
-  fanout f = {0};
-  if ((rc = wh__registry_match(d->reg, has_tenant ? tenant : NULL, type, &f.eps, &f.n))) {
-    wh__msg_unref(m);
-    return rc;
-  }
-  rc = commit(d, m, &f);
-  if (!rc && msg_id_out)
-    memcpy(msg_id_out, id, strlen(id) + 1);
-  return rc;
+  return wh__registry_match(d->reg, has_tenant ? tenant : NULL, type, &f->eps, &f->n);
 }
 
-int wh__dispatcher_send(wh_dispatcher *d, wh__msg *m, wh__endpoint **eps, size_t n)
+/* Accept k prepared messages, all or nothing: room in memory (and, for the
+   memory store, under the queue limit) is reserved for all of them first,
+   the store takes them in one commit. */
+static int fanout_commit(wh_dispatcher *d, fanout *fs, size_t k)
 {
-  fanout f = {.eps = eps, .n = n};
-  return commit(d, m, &f);
-}
-
-/* Accept m for f's endpoints; takes m and f. */
-static int commit(wh_dispatcher *d, wh__msg *m, fanout *fo)
-{
-  fanout f = *fo;
-  int rc = WH_OK;
-  /* Reserve room in memory (and, for the memory store, under the queue limit)
-     first, so that the event is either accepted whole or not at all. */
+  size_t total = 0;
+  for (size_t j = 0; j < k; j++)
+    total += fs[j].n;
   int durable = d->store->ops->durable;
-  long n = (long)f.n;
-  int in_memory = 0;
+  long n = (long)total;
+  int in_memory = 0, rc = WH_OK;
   pthread_mutex_lock(&d->mu);
   if (!d->accepting) {
     rc = wh__fail(WH_ESTATE, "emit: the dispatcher is %s", d->state == ST_NEW ? "not started" : "stopped");
@@ -1745,16 +1795,24 @@ static int commit(wh_dispatcher *d, wh__msg *m, fanout *fo)
     d->pending += n;
   }
   pthread_mutex_unlock(&d->mu);
-  if (!rc)
-    rc = fanout_alloc(&f, in_memory);
+  wh__enq one, *es = k == 1 ? &one : calloc(k ? k : 1, sizeof *es);
+  if (!rc && !es)
+    rc = wh__oom();
+  for (size_t j = 0; j < k && !rc; j++) {
+    rc = fanout_alloc(&fs[j], in_memory);
+    es[j] = (wh__enq){.m = fs[j].m, .ep_ids = fs[j].ep_ids, .n = fs[j].n, .ids = fs[j].ids};
+  }
   /* With a durable store this returns after the commit. */
-  if (!rc)
-    rc = d->store->ops->enqueue(d->store, m, f.ep_ids, f.n, in_memory ? d->owner : 0, f.ids);
+  if (!rc && k)
+    rc = d->store->ops->enqueue(d->store, es, k, in_memory ? d->owner : 0);
+  if (es != &one)
+    free(es);
 
   pthread_mutex_lock(&d->mu);
   if (!rc) {
     d->stats.emitted += (uint64_t)n;
-    d->stats.ops_emitted += (m->flags & WH__MSG_OPERATIONAL) != 0;
+    for (size_t j = 0; j < k; j++)
+      d->stats.ops_emitted += (fs[j].m->flags & WH__MSG_OPERATIONAL) != 0;
   }
   if (rc) {
     if (in_memory)
@@ -1766,46 +1824,129 @@ static int commit(wh_dispatcher *d, wh__msg *m, fanout *fo)
   } else if (!d->accepting) {
     /* Stopped while we committed: leave them to the store for the next run. */
     d->pending -= n;
-    for (size_t i = 0; i < f.n; i++) {
-      wh__dlv_state st = {.id = f.ids[i], .due_ms = m->created_ms};
-      memcpy(st.ep_id, f.ep_ids[i], WH_ID_MAX);
-      d->store->ops->record(d->store, &st, NULL, WH__DLV_PENDING, 0);
+    for (size_t j = 0; j < k; j++) {
+      for (size_t i = 0; i < fs[j].n; i++) {
+        wh__dlv_state st = {.id = fs[j].ids[i], .due_ms = fs[j].m->created_ms};
+        memcpy(st.ep_id, fs[j].ep_ids[i], WH_ID_MAX);
+        d->store->ops->record(d->store, &st, NULL, WH__DLV_PENDING, 0);
+      }
     }
   } else {
     int64_t now = wh__now_ms();
     d->pending -= n; /* adopt counts them again */
-    for (size_t i = 0; i < f.n; i++) {
-      wh__delivery *dl = f.dls[i];
-      f.dls[i] = NULL;
-      dl->id = f.ids[i];
-      wh__msg_ref(m);
-      dl->msg = m;
-      dl->due_ms = m->created_ms;
-      adopt_locked(d, dl, f.ep_ids[i], now);
+    for (size_t j = 0; j < k; j++) {
+      fanout *f = &fs[j];
+      for (size_t i = 0; i < f->n; i++) {
+        wh__delivery *dl = f->dls[i];
+        f->dls[i] = NULL;
+        dl->id = f->ids[i];
+        wh__msg_ref(f->m);
+        dl->msg = f->m;
+        dl->due_ms = f->m->created_ms;
+        adopt_locked(d, dl, f->ep_ids[i], now);
+      }
     }
   }
   /* Wake a worker only when one can start something now (or load from the store). */
-  if (!rc && f.n && (!in_memory || (d->ring && d->in_flight < d->o.max_in_flight)))
+  if (!rc && total && (!in_memory || (d->ring && d->in_flight < d->o.max_in_flight)))
     wake_one(d);
   pthread_mutex_unlock(&d->mu);
+  return rc;
+}
+
+int wh_dispatcher_emit(wh_dispatcher *d, wh_event *ev, char *msg_id_out, size_t len)
+{
+  int rc = wh__dispatcher_check(d, "emit");
+  if (rc) {
+    wh_event_free(ev);
+    return rc;
+  }
+  if (!ev)
+    return wh__fail(WH_EINVAL, "emit: event must not be NULL");
+  if (msg_id_out && len < WH_ID_MAX) {
+    wh_event_free(ev);
+    return wh__fail(WH_ERANGE, "emit: message id buffer of %zu bytes, at least WH_ID_MAX (%d) needed", len,
+                    WH_ID_MAX);
+  }
+  fanout f = {0};
+  rc = fanout_prepare(d, ev, &f);
+  if (!rc)
+    rc = fanout_commit(d, &f, 1);
+  if (!rc && msg_id_out)
+    memcpy(msg_id_out, f.m->id, strlen(f.m->id) + 1);
   fanout_free(&f, 1);
-  wh__msg_unref(m);
+  return rc;
+}
+
+int wh__dispatcher_send(wh_dispatcher *d, wh__msg *m, wh__endpoint **eps, size_t n)
+{
+  fanout f = {.m = m, .eps = eps, .n = n};
+  int rc = fanout_commit(d, &f, 1);
+  fanout_free(&f, 1);
+  return rc;
+}
+
+static void free_events(wh_event **evs, size_t n)
+{
+  for (size_t i = 0; evs && i < n; i++)
+    wh_event_free(evs[i]);
+}
+
+int wh_dispatcher_emit_batch(wh_dispatcher *d, wh_event **evs, size_t n, char *ids_out, size_t ids_len)
+{
+  int rc = wh__dispatcher_check(d, "emit batch");
+  if (!rc && n && !evs)
+    rc = wh__fail(WH_EINVAL, "emit batch: events must not be NULL");
+  if (!rc && ids_out && (n > SIZE_MAX / WH_ID_MAX || ids_len < n * WH_ID_MAX))
+    rc = wh__fail(WH_ERANGE, "emit batch: ids buffer of %zu bytes, %zu events need %zu (WH_ID_MAX each)", ids_len,
+                  n, n * (size_t)WH_ID_MAX);
+  for (size_t i = 0; i < n && !rc; i++)
+    if (!evs[i])
+      rc = wh__fail(WH_EINVAL, "emit batch: event %zu of %zu is NULL", i, n);
+  fanout *fs = rc ? NULL : calloc(n ? n : 1, sizeof *fs);
+  if (!rc && !fs)
+    rc = wh__oom();
+  if (rc) {
+    free_events(evs, n);
+    return rc;
+  }
+  /* Every event is taken: those after a refused one are freed unread. */
+  for (size_t i = 0; i < n; i++) {
+    if (rc)
+      wh_event_free(evs[i]);
+    else
+      rc = fanout_prepare(d, evs[i], &fs[i]);
+  }
+  if (!rc)
+    rc = fanout_commit(d, fs, n);
+  for (size_t i = 0; i < n; i++) {
+    if (!rc && ids_out)
+      memcpy(ids_out + i * WH_ID_MAX, fs[i].m->id, strlen(fs[i].m->id) + 1);
+    fanout_free(&fs[i], 1);
+  }
+  free(fs);
   return rc;
 }
 
 int wh_dispatcher_replay(wh_dispatcher *d, const char *msg_id, const char *endpoint_id, size_t *count_out)
 {
-  if (!d || !msg_id)
-    return wh__fail(WH_EINVAL, "replay: %s must not be NULL", d ? "msg_id" : "dispatcher");
-  int rc = running_or_fail(d, "replay");
+  int rc = wh__dispatcher_check(d, "replay");
+  if (rc)
+    return rc;
+  if (!msg_id)
+    return wh__fail(WH_EINVAL, "replay: msg_id must not be NULL");
+  rc = running_or_fail(d, "replay");
   return rc ? rc : wh_message_replay(d->reg, msg_id, endpoint_id, count_out);
 }
 
 int wh_dispatcher_recover(wh_dispatcher *d, const char *endpoint_id, int64_t since_unix_ms, size_t *count_out)
 {
-  if (!d || !endpoint_id)
-    return wh__fail(WH_EINVAL, "recover: %s must not be NULL", d ? "endpoint_id" : "dispatcher");
-  int rc = running_or_fail(d, "recover");
+  int rc = wh__dispatcher_check(d, "recover");
+  if (rc)
+    return rc;
+  if (!endpoint_id)
+    return wh__fail(WH_EINVAL, "recover: endpoint_id must not be NULL");
+  rc = running_or_fail(d, "recover");
   return rc ? rc : wh_endpoint_recover(d->reg, endpoint_id, since_unix_ms, count_out);
 }
 
@@ -1820,25 +1961,15 @@ int wh_emit(wh_event *ev)
   return wh_dispatcher_emit(d, ev, NULL, 0);
 }
 
-static void deadline_after(struct timespec *ts, int timeout_ms)
-{
-  clock_gettime(CLOCK_MONOTONIC, ts);
-  ts->tv_sec += timeout_ms / 1000;
-  ts->tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-  if (ts->tv_nsec >= 1000000000L) {
-    ts->tv_sec++;
-    ts->tv_nsec -= 1000000000L;
-  }
-}
-
 int wh_dispatcher_drain(wh_dispatcher *d, int timeout_ms)
 {
-  if (!d)
-    return wh__fail(WH_EINVAL, "drain: dispatcher must not be NULL");
+  int rc0 = wh__dispatcher_check(d, "drain");
+  if (rc0)
+    return rc0;
   if (in_callback == d)
     return wh__fail(WH_ESTATE, "drain: not from inside the dispatcher's own callback (it would wait on itself)");
   struct timespec deadline;
-  deadline_after(&deadline, timeout_ms < 0 ? 0 : timeout_ms);
+  wh__deadline_after(&deadline, timeout_ms < 0 ? 0 : timeout_ms);
   int rc = WH_OK;
   pthread_mutex_lock(&d->mu);
   if (d->state != ST_RUNNING || d->aborting) {
@@ -1848,7 +1979,7 @@ int wh_dispatcher_drain(wh_dispatcher *d, int timeout_ms)
   while (!idle_now(d, wh__now_ms())) {
     /* Wake at least every 100 ms: a retry may come due with no worker event. */
     struct timespec t, now;
-    deadline_after(&t, 100);
+    wh__deadline_after(&t, 100);
     int bounded = timeout_ms >= 0;
     if (bounded && (t.tv_sec > deadline.tv_sec || (t.tv_sec == deadline.tv_sec && t.tv_nsec > deadline.tv_nsec)))
       t = deadline;
@@ -1868,8 +1999,9 @@ int wh_dispatcher_drain(wh_dispatcher *d, int timeout_ms)
 
 int wh_dispatcher_stop(wh_dispatcher *d, int timeout_ms)
 {
-  if (!d)
-    return wh__fail(WH_EINVAL, "stop: dispatcher must not be NULL");
+  int rc0 = wh__dispatcher_check(d, "stop");
+  if (rc0)
+    return rc0;
   if (in_callback == d)
     return wh__fail(WH_ESTATE, "stop: not from inside the dispatcher's own callback (it would join itself)");
   pthread_mutex_lock(&d->mu);
@@ -1886,7 +2018,7 @@ int wh_dispatcher_stop(wh_dispatcher *d, int timeout_ms)
   wh__registry_unwatch(d->reg, on_store_work, d);
   pthread_mutex_lock(&d->mu);
   struct timespec deadline;
-  deadline_after(&deadline, timeout_ms < 0 ? 0 : timeout_ms);
+  wh__deadline_after(&deadline, timeout_ms < 0 ? 0 : timeout_ms);
   int rc = WH_OK;
   while (d->in_flight > 0) {
     if (pthread_cond_timedwait(&d->idle_cv, &d->mu, &deadline) == ETIMEDOUT) {
@@ -1905,6 +2037,8 @@ int wh_dispatcher_stop(wh_dispatcher *d, int timeout_ms)
   pthread_mutex_lock(&d->mu);
   d->state = ST_STOPPED;
   pthread_mutex_unlock(&d->mu);
+  if (d->results)
+    wh__results_close(d->results); /* the workers are gone: no outcome comes any more */
   /* What we held in memory is free for the next run (or another dispatcher). */
   d->store->ops->release(d->store, d->owner);
   d->store->ops->flush(d->store);
@@ -1919,10 +2053,31 @@ static void free_delivery(wh__delivery *dl)
   free(dl);
 }
 
+/* In a child after fork: the threads are the parent's and do not exist here;
+   the connections, epoll sets and store are shared with the parent, and
+   closing them here would break them there. Only this process's copies of
+   the dispatcher's own descriptors are closed; the memory is a copy that is
+   left as it is. */
+static void free_in_child(wh_dispatcher *d)
+{
+  for (int i = 0; d->workers && i < d->o.workers; i++) {
+    if (d->workers[i].epfd >= 0)
+      close(d->workers[i].epfd);
+    if (d->workers[i].wake_fd >= 0)
+      close(d->workers[i].wake_fd);
+  }
+  if (d->results)
+    close(wh__results_fd(d->results));
+}
+
 void wh_dispatcher_free(wh_dispatcher *d)
 {
   if (!d)
     return;
+  if (wh__forked(d->fork_gen)) {
+    free_in_child(d);
+    return;
+  }
   if (in_callback == d) {
     wh__fail(WH_ESTATE, "wh_dispatcher_free: not from inside the dispatcher's own callback; ignored");
     return;
@@ -1963,6 +2118,8 @@ void wh_dispatcher_free(wh_dispatcher *d)
   free(d->o.user_agent);
   free(d->o.ca_file);
   free(d->o.proxy);
+  wh__results_free(d->results);
+  wh__hooks_destroy(&d->hooks);
   pthread_cond_destroy(&d->idle_cv);
   pthread_mutex_destroy(&d->mu);
   wh__registry_unref(d->reg);
@@ -1974,16 +2131,18 @@ void wh_dispatcher_free(wh_dispatcher *d)
 /* Only counters are copied under mu: a few hundred bytes. */
 int wh__dispatcher_totals(wh_dispatcher *d, wh__stats_totals *t)
 {
-  if (!d)
-    return wh__fail(WH_EINVAL, "stats: dispatcher must not be NULL");
+  int rc = wh__dispatcher_check(d, "stats");
+  if (rc)
+    return rc;
   memset(t, 0, sizeof *t);
   pthread_mutex_lock(&d->mu);
   t->c = d->stats;
-  t->in_flight = d->in_flight + d->settling;
+  t->in_flight = d->in_flight + d->reporting;
   t->due = d->ready;
-  t->scheduled = d->held - d->ready - d->in_flight - d->settling;
+  t->scheduled = d->held - d->ready - d->in_flight - d->reporting;
   t->started_ms = d->started_ms;
   pthread_mutex_unlock(&d->mu);
+  t->results_dropped = wh__dispatcher_results_dropped(d);
   wh__registry_counts(d->reg, &t->endpoints_enabled, &t->endpoints_disabled);
   return WH_OK;
 }
@@ -1991,8 +2150,9 @@ int wh__dispatcher_totals(wh_dispatcher *d, wh__stats_totals *t)
 /* One queue's figures: a hash lookup and a copy of at most ~600 bytes under mu. */
 int wh__dispatcher_endpoint(wh_dispatcher *d, const char *id, wh__stats_endpoint *e, wh__endpoint **ep)
 {
-  if (!d)
-    return wh__fail(WH_EINVAL, "endpoint stats: dispatcher must not be NULL");
+  int rc = wh__dispatcher_check(d, "endpoint stats");
+  if (rc)
+    return rc;
   if (!(*ep = wh__registry_get(d->reg, id)))
     return wh__fail(WH_ENOTFOUND, "endpoint stats: endpoint \"%.64s\": no such endpoint", id);
   memset(e, 0, sizeof *e);
@@ -2035,3 +2195,31 @@ const char *wh_result_error(const wh_result *r) { return r ? r->error : NULL; }
 int64_t wh_result_next_attempt_ms(const wh_result *r) { return r ? r->next_attempt_ms : 0; }
 int64_t wh_result_duration_ms(const wh_result *r) { return r ? r->duration_ms : 0; }
 int wh_result_endpoint_disabled(const wh_result *r) { return r ? r->endpoint_disabled : 0; }
+
+/* ---- the result queue ---------------------------------------------------------------------- */
+
+int wh_dispatcher_next_result(wh_dispatcher *d, int timeout_ms, wh_result **out)
+{
+  int rc = wh__dispatcher_check(d, "next result");
+  if (rc)
+    return rc;
+  if (!out)
+    return wh__fail(WH_EINVAL, "next result: out must not be NULL");
+  *out = NULL;
+  if (!d->results)
+    return wh__fail(WH_ESTATE, "next result: the result queue is off (set WH_OPT_RESULT_QUEUE before start)");
+  return wh__results_next(d->results, timeout_ms, out);
+}
+
+int wh_dispatcher_result_fd(wh_dispatcher *d)
+{
+  if (wh__dispatcher_check(d, "result fd"))
+    return -1;
+  if (!d->results) {
+    wh__fail(WH_ESTATE, "result fd: the result queue is off (set WH_OPT_RESULT_QUEUE before start)");
+    return -1;
+  }
+  return wh__results_fd(d->results);
+}
+
+uint64_t wh__dispatcher_results_dropped(wh_dispatcher *d) { return d->results ? wh__results_dropped(d->results) : 0; }

@@ -505,42 +505,70 @@ static mdlv *new_dlv(mstore *s, mmsg *x, const char *ep_id, int64_t claimed, int
   return d;
 }
 
-/* Emit does not take the store's lock: it builds the message's entries and
-   pushes them on the inbox. Whoever takes the lock next (a worker recording an
-   attempt, a reader of the log) moves them into the tables first, so every
-   operation sees them; emitting threads never wait for one another here nor
-   for a table to grow. */
-static int m_enqueue(wh__store *base, wh__msg *m, const char *const *ep_ids, size_t n, int64_t claimed,
-                     int64_t *ids)
+/* A message's entries, not yet anywhere but in the list of its deliveries. */
+static void free_unpushed(mmsg *x)
 {
-  mstore *s = (mstore *)base;
+  for (mdlv *e = x->dlvs, *next; e; e = next) {
+    next = e->next_in_msg;
+    free(e);
+  }
+  wh__msg_unref(x->m);
+  free(x);
+}
+
+static mmsg *build_msg(mstore *s, const wh__enq *e, int64_t claimed)
+{
   mmsg *x = calloc(1, sizeof *x);
   if (!x)
-    return wh__oom();
-  int64_t first = n ? atomic_fetch_add_explicit(&s->next_id, (int64_t)n, memory_order_relaxed) + 1 : 0;
-  for (size_t i = 0; i < n; i++) {
-    if (!alloc_dlv(x, first + (int64_t)i, ep_ids[i], m->created_ms, claimed)) {
-      for (mdlv *e = x->dlvs, *next; e; e = next) {
-        next = e->next_in_msg;
-        free(e);
+    return NULL;
+  int64_t first = e->n ? atomic_fetch_add_explicit(&s->next_id, (int64_t)e->n, memory_order_relaxed) + 1 : 0;
+  for (size_t i = 0; i < e->n; i++) {
+    if (!alloc_dlv(x, first + (int64_t)i, e->ep_ids[i], e->m->created_ms, claimed)) {
+      free_unpushed(x);
+      return NULL;
+    }
+    e->ids[i] = first + (int64_t)i;
+  }
+  wh__msg_ref(e->m);
+  x->m = e->m;
+  return x;
+}
+
+/* Emit does not take the store's lock: it builds the messages' entries and
+   pushes them on the inbox, all in one go. Whoever takes the lock next (a
+   worker recording an attempt, a reader of the log) moves them into the
+   tables first, so every operation sees them; emitting threads never wait
+   for one another here nor for a table to grow. */
+static int m_enqueue(wh__store *base, const wh__enq *msgs, size_t nmsgs, int64_t claimed)
+{
+  mstore *s = (mstore *)base;
+  mmsg *newest = NULL, *oldest = NULL;
+  for (size_t k = 0; k < nmsgs; k++) {
+    mmsg *x = build_msg(s, &msgs[k], claimed);
+    if (!x) {
+      for (mmsg *next; newest; newest = next) {
+        next = newest->inbox_next;
+        free_unpushed(newest);
       }
-      free(x);
       return wh__oom();
     }
-    ids[i] = first + (int64_t)i;
+    x->inbox_next = newest;
+    newest = x;
+    if (!oldest)
+      oldest = x;
   }
-  wh__msg_ref(m);
-  x->m = m;
+  if (!newest)
+    return WH_OK;
   mmsg *head = atomic_load_explicit(&s->inbox, memory_order_relaxed);
   do
-    x->inbox_next = head;
-  while (!atomic_compare_exchange_weak_explicit(&s->inbox, &head, x, memory_order_release, memory_order_relaxed));
+    oldest->inbox_next = head;
+  while (!atomic_compare_exchange_weak_explicit(&s->inbox, &head, newest, memory_order_release, memory_order_relaxed));
   /* Keep the inbox short, so that no one who takes the lock (a worker, about
      to read its next answer) has a long job of it: an emit that finds
      INBOX_TAKE waiting takes them if the lock is free; one that finds
      INBOX_FORCE waits for the lock (emitters faster than the tables pay for
      their own work). */
-  size_t waiting = atomic_fetch_add_explicit(&s->inbox_n, 1, memory_order_relaxed) + 1;
+  size_t waiting = atomic_fetch_add_explicit(&s->inbox_n, nmsgs, memory_order_relaxed) + nmsgs;
   if (waiting >= INBOX_TAKE) {
     if (waiting >= INBOX_FORCE)
       pthread_mutex_lock(&s->mu);

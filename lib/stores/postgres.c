@@ -164,9 +164,9 @@ static void i64(char *buf, int64_t v) { snprintf(buf, 24, "%lld", (long long)v);
 
 /* ---- the jobs ------------------------------------------------------------------------- */
 
-static int do_enqueue(pstore *s, wh__job *j)
+static int enqueue_one(pstore *s, wh__job *j, const wh__enq *e)
 {
-  wh__msg *m = j->u.enq.m;
+  wh__msg *m = e->m;
   char created[24], owner[24], lease[24];
   i64(created, m->created_ms);
   i64(owner, j->u.enq.owner);
@@ -185,7 +185,7 @@ static int do_enqueue(pstore *s, wh__job *j)
   }
   hex[hl - 1] = '\0';
   /* The endpoints as a text[] literal: ids are [A-Za-z0-9_], safe inside quotes. */
-  size_t al = 3 + j->u.enq.n * (WH_ID_MAX + 3);
+  size_t al = 3 + e->n * (WH_ID_MAX + 3);
   char *arr = malloc(al);
   if (!arr) {
     free(hex);
@@ -193,8 +193,8 @@ static int do_enqueue(pstore *s, wh__job *j)
   }
   size_t k = 0;
   arr[k++] = '{';
-  for (size_t i = 0; i < j->u.enq.n; i++)
-    k += (size_t)snprintf(arr + k, al - k, "%s\"%s\"", i ? "," : "", j->u.enq.ep_ids[i]);
+  for (size_t i = 0; i < e->n; i++)
+    k += (size_t)snprintf(arr + k, al - k, "%s\"%s\"", i ? "," : "", e->ep_ids[i]);
   snprintf(arr + k, al - k, "}");
   /* Message and deliveries in one round trip. */
   char flags[8];
@@ -211,17 +211,28 @@ static int do_enqueue(pstore *s, wh__job *j)
   free(hex);
   free(arr);
   int rc = WH_OK;
-  if (!ok(res) || (size_t)PQntuples(res) != j->u.enq.n) {
+  if (!ok(res) || (size_t)PQntuples(res) != e->n) {
     rc = job_fail_pg(j, s->w, "saving the message");
   } else {
     for (int r = 0; r < PQntuples(res); r++)
-      for (size_t i = 0; i < j->u.enq.n; i++)
-        if (strcmp(PQgetvalue(res, r, 1), j->u.enq.ep_ids[i]) == 0)
-          j->u.enq.ids[i] = strtoll(PQgetvalue(res, r, 0), NULL, 10);
+      for (size_t i = 0; i < e->n; i++)
+        if (strcmp(PQgetvalue(res, r, 1), e->ep_ids[i]) == 0)
+          e->ids[i] = strtoll(PQgetvalue(res, r, 0), NULL, 10);
   }
   PQclear(res);
+  return rc;
+}
+
+static int do_enqueue(pstore *s, wh__job *j)
+{
+  int rc = WH_OK;
+  size_t deliveries = 0;
+  for (size_t k = 0; k < j->u.enq.n && rc == WH_OK; k++) {
+    rc = enqueue_one(s, j, &j->u.enq.msgs[k]);
+    deliveries += j->u.enq.msgs[k].n;
+  }
   /* Idle processes hear of new work when this commits. */
-  if (rc == WH_OK && j->u.enq.n && !j->u.enq.owner)
+  if (rc == WH_OK && deliveries && !j->u.enq.owner)
     rc = exec_job(j, s->w, "notifying", "SELECT pg_notify('webhook_work', '')", 0, NULL);
   return rc;
 }
@@ -532,12 +543,11 @@ static int do_outbox(pstore *s, wh__job *j)
       } else {
         for (size_t i = 0; i < n; i++)
           ids[i] = ep_ids[i];
+        wh__enq e = {.m = m, .ep_ids = ids, .n = n, .ids = dids};
         wh__job sub = {.kind = WH__JOB_ENQUEUE};
-        sub.u.enq.m = m;
-        sub.u.enq.ep_ids = ids;
-        sub.u.enq.n = n;
+        sub.u.enq.msgs = &e;
+        sub.u.enq.n = 1;
         sub.u.enq.owner = 0;
-        sub.u.enq.ids = dids;
         if ((rc = do_enqueue(s, &sub)))
           wh__job_fail(j, "%s", sub.err);
       }
@@ -664,6 +674,8 @@ static PGresult *read_q(pstore *s, const char *sql, int n, const char *const *p,
 static int p_load_endpoints(wh__store *base, int (*add)(void *, const wh__endpoint_row *), void *ud)
 {
   pstore *s = (pstore *)base;
+  if (wh__store_forked(base))
+    return wh__store_forked_fail(s->label); /* its connections are the parent's */
   int rc = WH_OK;
   pthread_mutex_lock(&s->rmu);
   PGresult *res = read_q(s,
@@ -695,6 +707,8 @@ static int p_load_endpoints(wh__store *base, int (*add)(void *, const wh__endpoi
 static int p_message_json(wh__store *base, const char *msg_id, const wh__log_filter *f, char **json)
 {
   pstore *s = (pstore *)base;
+  if (wh__store_forked(base))
+    return wh__store_forked_fail(s->label); /* its connections are the parent's */
   wh__q_flush(base);
   int rc = WH_OK;
   const char *p[] = {msg_id};
@@ -760,6 +774,8 @@ static int p_message_json(wh__store *base, const char *msg_id, const wh__log_fil
 static int p_failed_json(wh__store *base, const char *ep_id, int64_t since_ms, size_t limit, char **json)
 {
   pstore *s = (pstore *)base;
+  if (wh__store_forked(base))
+    return wh__store_forked_fail(s->label); /* its connections are the parent's */
   wh__q_flush(base);
   char since[24], lim[24];
   i64(since, since_ms);
@@ -864,6 +880,8 @@ static uint64_t p_endpoints_version(wh__store *base) { return atomic_load(&((pst
 static void p_close(wh__store *base)
 {
   pstore *s = (pstore *)base;
+  if (wh__store_forked(base))
+    return; /* the threads are the parent's, and so are the connections: a goodbye here would end them there */
   if (s->listening) {
     atomic_store(&s->stop, 1);
     pthread_join(s->listener, NULL);

@@ -179,22 +179,30 @@ static int exec(sqlite3 *db, const char *sql) { return sqlite3_exec(db, sql, NUL
 
 /* ---- the jobs, run by the writer inside its transaction ------------------------------- */
 
-static int do_enqueue(sstore *s, wh__job *j)
+static int enqueue_one(sstore *s, wh__job *j, const wh__enq *e)
 {
   sqlite3 *db = s->wdb;
-  wh__msg *m = j->u.enq.m;
+  wh__msg *m = e->m;
   if (run(s, "INSERT INTO wh_message(id, event_type, body, created_ms, flags) VALUES(?, ?, ?, ?, ?)", "ttbii",
           m->id, m->type, m->body, (int)m->len, m->created_ms, (int64_t)m->flags) != SQLITE_DONE)
     return job_fail(j, db, "saving the message");
-  for (size_t i = 0; i < j->u.enq.n; i++) {
+  for (size_t i = 0; i < e->n; i++) {
     if (run(s,
             "INSERT INTO wh_delivery(msg_id, ep_id, state, attempt, retries_used, fast_retry_used, due_ms,"
             " claimed) VALUES(?, ?, 0, 0, 0, 0, ?, ?)",
-            "ttii", m->id, j->u.enq.ep_ids[i], m->created_ms, j->u.enq.owner) != SQLITE_DONE)
+            "ttii", m->id, e->ep_ids[i], m->created_ms, j->u.enq.owner) != SQLITE_DONE)
       return job_fail(j, db, "saving a delivery");
-    j->u.enq.ids[i] = sqlite3_last_insert_rowid(db);
+    e->ids[i] = sqlite3_last_insert_rowid(db);
   }
   return WH_OK;
+}
+
+static int do_enqueue(sstore *s, wh__job *j)
+{
+  int rc = WH_OK;
+  for (size_t k = 0; k < j->u.enq.n && rc == WH_OK; k++)
+    rc = enqueue_one(s, j, &j->u.enq.msgs[k]);
+  return rc;
 }
 
 static int do_record(sstore *s, wh__job *j)
@@ -525,6 +533,8 @@ static void ckpt_stop(sstore *s)
 static void s_close(wh__store *base)
 {
   sstore *s = (sstore *)base;
+  if (wh__store_forked(base))
+    return; /* the threads are the parent's; closing the connections here could checkpoint its file */
   wh__qstore_destroy(&s->q);
   ckpt_stop(s);
   sqlite3_close(s->cdb);
@@ -545,6 +555,8 @@ static void s_close(wh__store *base)
 static int s_load_endpoints(wh__store *base, int (*add)(void *, const wh__endpoint_row *), void *ud)
 {
   sstore *s = (sstore *)base;
+  if (wh__store_forked(base))
+    return wh__store_forked_fail(s->label);
   sqlite3_stmt *st;
   pthread_mutex_lock(&s->rmu);
   if (sqlite3_prepare_v2(s->rdb,
@@ -583,6 +595,8 @@ static int s_load_endpoints(wh__store *base, int (*add)(void *, const wh__endpoi
 static int s_message_json(wh__store *base, const char *msg_id, const wh__log_filter *f, char **json)
 {
   sstore *s = (sstore *)base;
+  if (wh__store_forked(base))
+    return wh__store_forked_fail(s->label);
   wh__q_flush(base); /* the log shows every attempt reported so far */
   pthread_mutex_lock(&s->rmu);
   sqlite3 *db = s->rdb;
@@ -650,6 +664,8 @@ out:
 static int s_failed_json(wh__store *base, const char *ep_id, int64_t since_ms, size_t limit, char **json)
 {
   sstore *s = (sstore *)base;
+  if (wh__store_forked(base))
+    return wh__store_forked_fail(s->label);
   wh__q_flush(base);
   pthread_mutex_lock(&s->rmu);
   sqlite3_stmt *st;

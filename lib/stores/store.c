@@ -67,6 +67,12 @@ int wh__store_open(const wh__store_spec *spec, wh__store **out)
   return wh__fail(WH_EINVAL, "store: unknown kind");
 }
 
+int wh__store_forked_fail(const char *label)
+{
+  return wh__fail(WH_ESTATE, "store %s: belongs to the parent process (after fork, open a new registry in the "
+                             "child)", label);
+}
+
 wh__msg *wh__msg_new(const char *id, const char *type, const char *body, size_t len, int64_t created_ms)
 {
   /* One allocation: header, body, type. Pending deliveries hold these, so

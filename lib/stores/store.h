@@ -80,6 +80,14 @@ typedef struct {
 typedef int (*wh__outbox_fn)(void *ud, const wh__outbox_row *row, wh__msg **m, char (**ep_ids)[WH_ID_MAX],
                              size_t *n);
 
+/* One message and its deliveries, as enqueue takes them. */
+typedef struct {
+  wh__msg *m;
+  const char *const *ep_ids; /* the endpoints it goes to */
+  size_t n;
+  int64_t *ids;              /* receives the store's key of each delivery */
+} wh__enq;
+
 /* A delivery handed back by claim: its state and its message. */
 typedef int (*wh__claim_cb)(void *ud, wh__msg *m, const wh__dlv_state *st);
 
@@ -112,10 +120,10 @@ typedef struct wh__store_ops {
   /* Claims: a dispatcher holding deliveries in memory marks them with its
      owner token (never 0), so no other dispatcher takes them; 0 is unclaimed. */
 
-  /* Accept a message with one delivery per endpoint, all or nothing; durable
-     stores return after the commit. owner: claimed by that dispatcher, or 0.
-     Fills ids[i]. */
-  int (*enqueue)(wh__store *s, wh__msg *m, const char *const *ep_ids, size_t n, int64_t owner, int64_t *ids);
+  /* Accept messages, each with one delivery per endpoint, all or nothing;
+     durable stores return after the commit (one for all of them). owner:
+     claimed by that dispatcher, or 0. Fills msgs[k].ids. */
+  int (*enqueue)(wh__store *s, const wh__enq *msgs, size_t nmsgs, int64_t owner);
   /* Hand out unclaimed pending deliveries due by horizon_ms, earliest first,
      at most max, claiming them for owner. */
   int (*claim)(wh__store *s, int64_t owner, int64_t horizon_ms, size_t max, wh__claim_cb cb, void *ud);
@@ -153,7 +161,15 @@ typedef struct wh__store_ops {
 struct wh__store {
   const wh__store_ops *ops;
   int64_t lease_ms; /* how long a claim lasts without renewal (shared stores) */
+  unsigned fork_gen; /* durable stores: of the process that opened it (see fork.c) */
 };
+
+/* A durable store opened by the parent of this process (after fork): its
+   writer thread and its connections are the parent's, so every operation
+   refuses with WH_ESTATE and closing it leaves them alone. A memory store is a
+   plain copy and keeps working. */
+static inline bool wh__store_forked(const wh__store *s) { return s->ops->durable && wh__forked(s->fork_gen); }
+int wh__store_forked_fail(const char *label);
 
 int wh__store_open(const wh__store_spec *spec, wh__store **out);
 int wh__store_memory_open(wh__store **out);

@@ -60,7 +60,7 @@ static void run_batch(wh__qstore *q, wh__job *batch)
        does an attempt record: nobody waits for it, and what can make one of
        its statements fail (a full disk, an I/O error) fails the commit too,
        and then the record is tried again. */
-    int alone = batch->next == NULL;
+    int alone = batch->next == NULL, alone_failed = 0;
     for (wh__job *j = batch; j; j = j->next) {
       int sp = !alone && j->kind != WH__JOB_RECORD;
       if (sp)
@@ -69,12 +69,18 @@ static void run_batch(wh__qstore *q, wh__job *batch)
         if (sp)
           be->rollback_to_savepoint(q->ctx);
         drop_claims(j);
+        alone_failed = alone;
       }
       if (sp)
         be->release_savepoint(q->ctx);
     }
     char why[200];
-    if (be->commit(q->ctx, why, sizeof why) != WH_OK) {
+    if (alone_failed) {
+      /* Its failure is the transaction's: nothing of it may stay (an
+         enqueue is all or nothing). Nothing to try again either. */
+      be->rollback(q->ctx);
+      ok = 1;
+    } else if (be->commit(q->ctx, why, sizeof why) != WH_OK) {
       /* The disk is full, the database gone: nothing of this batch is durable. */
       be->rollback(q->ctx);
       for (wh__job *j = batch; j; j = j->next) {
@@ -214,6 +220,8 @@ static void submit(wh__qstore *q, wh__job *j)
 
 int wh__qstore_sync(wh__qstore *q, wh__job *j)
 {
+  if (wh__store_forked(&q->base))
+    return wh__store_forked_fail(q->label); /* no writer here: it would wait for ever */
   j->sync = 1;
   pthread_cond_init(&j->cv, NULL);
   submit(q, j);
@@ -225,6 +233,7 @@ int wh__qstore_sync(wh__qstore *q, wh__job *j)
 
 int wh__qstore_init(wh__qstore *q, const wh__backend *be, void *ctx, const char *label)
 {
+  q->base.fork_gen = wh__fork_watch();
   q->be = be;
   q->ctx = ctx;
   q->label = label;
@@ -242,8 +251,8 @@ int wh__qstore_init(wh__qstore *q, const wh__backend *be, void *ctx, const char 
 
 void wh__qstore_stop(wh__qstore *q)
 {
-  if (!q->started)
-    return;
+  if (!q->started || wh__store_forked(&q->base))
+    return; /* in a child after fork the writer is the parent's: nothing to join */
   pthread_mutex_lock(&q->mu);
   q->closing = 1;
   pthread_cond_signal(&q->cv_work);
@@ -275,14 +284,12 @@ int wh__q_delete_endpoint(wh__store *s, const char *id)
   return wh__qstore_sync((wh__qstore *)s, &j);
 }
 
-int wh__q_enqueue(wh__store *s, wh__msg *m, const char *const *ep_ids, size_t n, int64_t owner, int64_t *ids)
+int wh__q_enqueue(wh__store *s, const wh__enq *msgs, size_t nmsgs, int64_t owner)
 {
   wh__job j = {.kind = WH__JOB_ENQUEUE};
-  j.u.enq.m = m;
-  j.u.enq.ep_ids = ep_ids;
-  j.u.enq.n = n;
+  j.u.enq.msgs = msgs;
+  j.u.enq.n = nmsgs;
   j.u.enq.owner = owner;
-  j.u.enq.ids = ids;
   return wh__qstore_sync((wh__qstore *)s, &j);
 }
 
@@ -304,6 +311,8 @@ int wh__q_claim(wh__store *s, int64_t owner, int64_t horizon_ms, size_t max, wh_
 
 void wh__q_record(wh__store *s, const wh__dlv_state *st, const wh__attempt_rec *a, int state, int64_t owner)
 {
+  if (wh__store_forked(s))
+    return;
   wh__job *j = calloc(1, sizeof *j);
   if (!j)
     return; /* the delivery stays as last recorded: at worst it is made again */

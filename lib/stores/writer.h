@@ -31,11 +31,9 @@ typedef struct wh__job {
   struct wh__job *next;
   union {
     struct {
-      wh__msg *m;
-      const char *const *ep_ids;
+      const wh__enq *msgs;
       size_t n;
       int64_t owner;
-      int64_t *ids;
     } enq;
     struct {
       wh__dlv_state st;
@@ -116,7 +114,7 @@ int wh__job_fail(wh__job *j, const char *fmt, ...) __attribute__((format(printf,
 /* The store operations the queue implements for every durable backend. */
 int wh__q_put_endpoint(wh__store *s, const wh__endpoint *ep);
 int wh__q_delete_endpoint(wh__store *s, const char *id);
-int wh__q_enqueue(wh__store *s, wh__msg *m, const char *const *ep_ids, size_t n, int64_t owner, int64_t *ids);
+int wh__q_enqueue(wh__store *s, const wh__enq *msgs, size_t nmsgs, int64_t owner);
 int wh__q_claim(wh__store *s, int64_t owner, int64_t horizon_ms, size_t max, wh__claim_cb cb, void *ud);
 void wh__q_record(wh__store *s, const wh__dlv_state *st, const wh__attempt_rec *a, int state, int64_t owner);
 void wh__q_release(wh__store *s, int64_t owner);

@@ -6,11 +6,14 @@
 #include <webhook/webhook.h>
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 typedef struct {
   char msg[WH_ID_MAX], ep[WH_ID_MAX];
@@ -173,6 +176,32 @@ static inline wh_dispatcher *h_dispatcher(wh_registry *reg, h_log *log, const ch
   wh_dispatcher_on_result(d, h_on_result, log);
   wh_dispatcher_on_disabled(d, h_on_disabled, log);
   return d;
+}
+
+/* Run fn(arg) in a fork()ed child of this (threaded) process and return its
+   exit status, or -1 when it did not end within timeout_ms (it is killed).
+   The child must only make calls that return at once and then _exit(): after
+   fork only the forking thread exists, and ThreadSanitizer lets a child of a
+   threaded process run, not start threads. */
+static inline int h_fork_run(int (*fn)(void *), void *arg, int timeout_ms)
+{
+  fflush(NULL);
+  pid_t pid = fork();
+  if (pid < 0)
+    return -1;
+  if (pid == 0)
+    _exit(fn(arg));
+  int64_t end = h_mono_ms() + timeout_ms;
+  int status = 0;
+  while (waitpid(pid, &status, WNOHANG) == 0) {
+    if (h_mono_ms() >= end) {
+      kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+      return -1;
+    }
+    h_sleep_ms(5);
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
 /* The seed's person-CREATE event. */
