@@ -883,22 +883,44 @@ WH_EXTERN int wh_dispatcher_metrics_text(wh_dispatcher *d, char **text_out);
 
 /** Log levels for wh_dispatcher_on_log(). */
 enum {
-  WH_LOG_ERROR = 1, /**< something failed and needs attention */
-  WH_LOG_WARN = 2,  /**< something went wrong that the library works around */
-  WH_LOG_INFO = 3,  /**< a change of state worth knowing about */
-  WH_LOG_DEBUG = 4  /**< detail, for finding out why */
+  WH_LOG_ERROR = 1, /**< something failed and needs attention: the store failing (a run of
+                         failures is one ERROR line, then DEBUG ones, then an INFO line when
+                         it works again; failed attempt records at most once a minute) */
+  WH_LOG_WARN = 2,  /**< something went wrong that the library works around: a delivery's
+                         retries given up, an endpoint's breaker opened, an endpoint disabled,
+                         operational events that could not be sent or were limited */
+  WH_LOG_INFO = 3,  /**< a change of state worth knowing about: start and stop, a breaker
+                         closed again, deliveries failed because their endpoint was disabled
+                         or removed, a test event that failed, the store working again */
+  WH_LOG_DEBUG = 4  /**< detail, for finding out why: each failed attempt and when the next
+                         one is due, failed breaker probes, loads from the store */
 };
 
 /**
- * A log message: store errors, breaker open and close, endpoints disabled,
- * retries given up. Never a secret or a payload. Runs on a library thread, no
- * library lock held, same rules as wh_result_cb.
+ * A log message, one line without a trailing newline. It names endpoints and
+ * messages by id (and an endpoint's state changes by name too) and says what
+ * failed (an HTTP status, libcurl's or the store's error); never a secret, a
+ * payload, a header value, a URL or a proxy's credentials.
+ * Runs on a library thread (a worker, or the thread whose call met a store
+ * error), with no library lock held; the same rules as wh_result_cb.
+ * @param level    WH_LOG_ERROR..WH_LOG_DEBUG.
+ * @param message  the text, valid during the call.
+ * @param userdata as given to wh_dispatcher_on_log().
  */
 typedef void (*wh_log_cb)(int level, const char *message, void *userdata);
 
 /**
- * Send messages up to max_level (WH_LOG_ERROR..WH_LOG_DEBUG) to cb. At any
- * time; NULL detaches, with the guarantee of wh_dispatcher_on_result().
+ * Send the dispatcher's log messages up to max_level to cb. At any time,
+ * also while running; NULL detaches, with the guarantee of
+ * wh_dispatcher_on_result(): when the call returns the previous callback runs
+ * on no other thread and is never called again.
+ * @param d         the dispatcher.
+ * @param max_level WH_LOG_ERROR..WH_LOG_DEBUG: the most detailed level wanted
+ *                  (ignored when cb is NULL).
+ * @param cb        the callback, or NULL.
+ * @param userdata  passed to cb.
+ * @return WH_OK; WH_EINVAL for a NULL d or a max_level outside 1..4; WH_ESTATE
+ *         in a child after fork().
  */
 WH_EXTERN int wh_dispatcher_on_log(wh_dispatcher *d, int max_level, wh_log_cb cb, void *userdata);
 

@@ -49,6 +49,7 @@ typedef struct {
   uint16_t nlat, lat_next;
   double ops_tokens;         /* the bound on its webhook.ATTEMPT_EXHAUSTED events (ops.c) */
   int64_t ops_ms;
+  int ops_quiet;             /* some were left out since the last one sent */
 } wh__ep_counters;
 
 /* The dispatcher's view of one endpoint: its queue and its health. */

@@ -99,6 +99,9 @@ struct wh_dispatcher {
   int loading, purging, renewing;
   unsigned pick_seq;
   int64_t next_purge_ms, next_renew_ms;
+  atomic_int store_failing; /* the last store operation failed (see store_result) */
+  _Atomic uint64_t store_failures_seen; /* the store's count of failed writes, as last logged */
+  _Atomic int64_t store_failures_logged_ms;
   wh__resolver *resolver; /* made when a proxied request first needs it (under mu) */
 };
 
@@ -721,6 +724,7 @@ typedef struct {
   int disable;            /* disable the endpoint */
   char disable_reason[96];
   int breaker;            /* its breaker: 1 opened, -1 closed again, 0 neither */
+  int reopened;           /* its breaker's probe failed: open again */
 } verdict;
 
 /* Decide what an attempt's outcome means for the delivery. Caller holds mu. */
@@ -746,6 +750,7 @@ static void decide(wh_dispatcher *d, wh__delivery *dl, const wh__outcome *out, i
     v->breaker = 1;
   else if (was != WH__BREAKER_CLOSED && q->breaker.state == WH__BREAKER_CLOSED)
     v->breaker = -1;
+  v->reopened = was == WH__BREAKER_HALF_OPEN && q->breaker.state == WH__BREAKER_OPEN;
   d->stats.breakers_open += v->breaker;
   d->demand -= q_demand(q);
   if (ok) {
@@ -849,6 +854,11 @@ static wh__dlv_state dlv_state(const wh__delivery *dl)
    Whoever made the list counted each of them in d->reporting. */
 static void fail_list(wh_dispatcher *d, wh__delivery *list, const char *why)
 {
+  size_t n = 0;
+  for (const wh__delivery *dl = list; dl; dl = dl->next)
+    n++;
+  wh__dispatcher_log(d, WH_LOG_INFO, "%zu deliver%s to %s ended failed without an attempt: %s", n, n == 1 ? "y" : "ies",
+                     list->q->id, why);
   for (wh__delivery *dl = list, *next; dl; dl = next) {
     next = dl->next;
     wh__dlv_state st = dlv_state(dl);
@@ -865,19 +875,71 @@ static void fail_list(wh_dispatcher *d, wh__delivery *list, const char *why)
   }
 }
 
+/* "ep_... (\"name\")" for a log message about an endpoint's state: its id
+   and, while it exists, its name. */
+static void ep_label(wh_dispatcher *d, const char *id, char *out, size_t len)
+{
+  wh__endpoint *ep = wh__registry_get(d->reg, id);
+  if (ep)
+    snprintf(out, len, "%s (\"%.64s\")", id, ep->name);
+  else
+    snprintf(out, len, "%s", id);
+  wh__endpoint_unref(ep);
+}
+
+/* What an attempt's end means for the log. Never a payload, a header, a URL
+   or a secret: ids, counts, the error (a status, or libcurl's text). */
+static void log_attempt(wh_dispatcher *d, const wh__delivery *dl, const verdict *v, const wh__outcome *out,
+                        int newly, int64_t now)
+{
+  const char *ep = dl->q->id, *msg = dl->msg->id;
+  if (v->outcome == WH_RETRYING)
+    wh__dispatcher_log(d, WH_LOG_DEBUG, "delivery of %s to %s: attempt %d failed (%s); next attempt in %lld ms", msg,
+                       ep, dl->attempt, out->error, (long long)(v->next_ms - now));
+  else if (v->outcome == WH_FAILED && (dl->msg->flags & WH__MSG_TEST))
+    wh__dispatcher_log(d, WH_LOG_INFO, "test event %s to %s failed: %s", msg, ep, out->error);
+  else if (v->outcome == WH_FAILED)
+    wh__dispatcher_log(d, WH_LOG_WARN, "delivery of %s to %s failed after %d attempt%s, retries given up: %s", msg,
+                       ep, dl->attempt, dl->attempt == 1 ? "" : "s", out->error);
+  if (!v->breaker && !v->reopened && !newly)
+    return;
+  char who[WH_ID_MAX + 80];
+  ep_label(d, ep, who, sizeof who);
+  double pause = (double)d->o.breaker_cooldown_ms / 1000.0;
+  if (v->breaker > 0)
+    wh__dispatcher_log(d, WH_LOG_WARN,
+                       "endpoint %s failing: circuit breaker opened (last error: %s); no requests for %g s", who,
+                       out->error, pause);
+  else if (v->breaker < 0)
+    wh__dispatcher_log(d, WH_LOG_INFO, "endpoint %s recovered: circuit breaker closed, deliveries resume", who);
+  else if (v->reopened)
+    wh__dispatcher_log(d, WH_LOG_DEBUG, "endpoint %s: the breaker's probe failed (%s); open again for %g s", who,
+                       out->error, pause);
+  if (newly)
+    wh__dispatcher_log(d, WH_LOG_WARN, "endpoint %s disabled: %s", who, v->disable_reason);
+}
+
+static void ops_emit(wh_dispatcher *d, const wh__op *op)
+{
+  int rc = wh__ops_emit(d, d->reg, op);
+  if (rc)
+    wh__dispatcher_log(d, WH_LOG_WARN, "operational event about endpoint %s not sent: %s", op->ep_id,
+                       wh_error_last());
+}
+
 /* The operational events an attempt's verdict sets off (at most three). A
    test event's attempt has no say in the endpoint's health, so it sets off
    none; an operational event's may open a breaker or disable an endpoint
    (news for the other admin endpoints), but its own failure is no news.
    Caller holds mu. */
 static int ops_of(wh_dispatcher *d, wh__epq *q, const wh__delivery *dl, const verdict *v, const wh__outcome *out,
-                  int64_t now, wh__op *ops)
+                  int64_t now, wh__op *ops, int *quieted)
 {
   int n = 0;
   char why[160];
   if (v->breaker > 0) {
-    snprintf(why, sizeof why, "circuit breaker opened, requests paused for %lld s; last error: %.80s",
-             (long long)(d->o.breaker_cooldown_ms / 1000), out->error);
+    snprintf(why, sizeof why, "circuit breaker opened, requests paused for %g s; last error: %.80s",
+             (double)d->o.breaker_cooldown_ms / 1000.0, out->error);
     wh__op_set(&ops[n++], WH__OP_FAILING, q->id, dl->msg->id, why);
   } else if (v->breaker < 0) {
     wh__op_set(&ops[n++], WH__OP_RECOVERED, q->id, dl->msg->id, "circuit breaker closed: a request succeeded");
@@ -889,8 +951,11 @@ static int ops_of(wh_dispatcher *d, wh__epq *q, const wh__delivery *dl, const ve
       snprintf(why, sizeof why, "failed after %d attempt%s: %.100s", dl->attempt, dl->attempt == 1 ? "" : "s",
                out->error);
       wh__op_set(&ops[n++], WH__OP_EXHAUSTED, q->id, dl->msg->id, why);
+      q->st.ops_quiet = 0;
     } else {
       d->stats.ops_suppressed++;
+      *quieted = !q->st.ops_quiet;
+      q->st.ops_quiet = 1;
     }
   }
   return n;
@@ -903,6 +968,7 @@ static void complete(worker *w, wh__delivery *dl, const wh__outcome *out)
   wh__delivery *orphans = NULL;
   int64_t now = wh__now_ms();
   wh__op ops[3];
+  int quieted = 0;
 
   pthread_mutex_lock(&d->mu);
   wh__epq *q = dl->q;
@@ -913,7 +979,7 @@ static void complete(worker *w, wh__delivery *dl, const wh__outcome *out)
   decide(d, dl, out, now, &v);
   wh__stats_attempt(&d->stats, &q->st, out, v.outcome);
   reporting_locked(d, q);
-  int nops = ops_of(d, q, dl, &v, out, now, ops);
+  int nops = ops_of(d, q, dl, &v, out, now, ops, &quieted);
   if (v.disable)
     drain_disabled_locked(d, q, &orphans);
   else
@@ -946,10 +1012,16 @@ static void complete(worker *w, wh__delivery *dl, const wh__outcome *out)
   report(d, &r);
   if (v.disable)
     report_disabled(d, q->id, v.disable_reason);
+  log_attempt(d, dl, &v, out, newly, now);
+  if (quieted)
+    wh__dispatcher_log(d, WH_LOG_WARN,
+                       "endpoint %s: more than %d deliveries failed at once; webhook.ATTEMPT_EXHAUSTED about it is "
+                       "limited to %g a second until fewer fail",
+                       q->id, WH__OPS_EXHAUSTED_BURST, WH__OPS_EXHAUSTED_PER_S);
   /* Before this delivery settles, so that drain waits for them too. */
   for (int i = 0; i < nops; i++)
     if (ops[i].kind != WH__OP_DISABLED || newly)
-      wh__ops_emit(d, d->reg, &ops[i]);
+      ops_emit(d, &ops[i]);
 
   pthread_mutex_lock(&d->mu);
   if (retry && !evict) {
@@ -1198,6 +1270,26 @@ static void abandon_all(worker *w)
 
 /* ---- the store: loading due deliveries, retention -------------------------------------- */
 
+/* A store operation ended with rc. A run of failures (a database gone for an
+   hour) is one ERROR line, then DEBUG ones, and one INFO line when it works
+   again: the log says what changed, without thousands of lines. */
+static void store_result(wh_dispatcher *d, const char *what, int rc)
+{
+  if (rc == WH_OK && !atomic_load_explicit(&d->store_failing, memory_order_relaxed))
+    return;
+  int was = atomic_exchange(&d->store_failing, rc != WH_OK);
+  if (rc == WH_OK) {
+    if (was)
+      wh__dispatcher_log(d, WH_LOG_INFO, "store %s: %s works again", d->store->ops->name, what);
+    return;
+  }
+  pthread_mutex_lock(&d->mu);
+  d->stats.store_errors++;
+  pthread_mutex_unlock(&d->mu);
+  wh__dispatcher_log(d, was ? WH_LOG_DEBUG : WH_LOG_ERROR, "store %s: %s failed: %s", d->store->ops->name, what,
+                     wh_error_last());
+}
+
 typedef struct {
   wh__delivery *dl;
   char ep_id[WH_ID_MAX];
@@ -1367,9 +1459,12 @@ static void maybe_load(worker *w)
   pthread_mutex_unlock(&d->mu);
 
   if (d->store->ops->outbox)
-    d->store->ops->outbox(d->store, LOAD_BATCH, from_outbox, d, NULL);
+    store_result(d, "reading the outbox", d->store->ops->outbox(d->store, LOAD_BATCH, from_outbox, d, NULL));
   load_ctx c = {0};
   int rc = d->store->ops->claim(d->store, d->owner, durable ? now + HORIZON_MS : INT64_MAX, room, on_claimed, &c);
+  store_result(d, "loading due deliveries", rc);
+  if (c.n)
+    wh__dispatcher_log(d, WH_LOG_DEBUG, "loaded %zu deliveries from the store", c.n);
 
   pthread_mutex_lock(&d->mu);
   now = wh__now_ms();
@@ -1391,6 +1486,31 @@ static void maybe_load(worker *w)
   free(c.v);
 }
 
+/* Writes nobody waits for (attempt records) fail in the store's own thread:
+   the workers look at its count now and then and tell the log, at ERROR at
+   most once a minute. */
+#define STORE_FAILURE_LOG_MS 60000
+static void watch_store(wh_dispatcher *d)
+{
+  if (!d->store->ops->failures)
+    return;
+  uint64_t seen = atomic_load_explicit(&d->store_failures_seen, memory_order_relaxed);
+  uint64_t n = d->store->ops->failures(d->store, NULL, 0);
+  if (n == seen || !atomic_compare_exchange_strong(&d->store_failures_seen, &seen, n))
+    return; /* nothing new, or another worker tells it */
+  char why[256];
+  d->store->ops->failures(d->store, why, sizeof why);
+  pthread_mutex_lock(&d->mu);
+  d->stats.store_errors += n - seen;
+  pthread_mutex_unlock(&d->mu);
+  int64_t now = wh__now_ms(), last = atomic_load(&d->store_failures_logged_ms);
+  int loud = now - last >= STORE_FAILURE_LOG_MS && atomic_compare_exchange_strong(&d->store_failures_logged_ms, &last, now);
+  wh__dispatcher_log(d, loud ? WH_LOG_ERROR : WH_LOG_DEBUG,
+                     "store %s: writing attempt records failed (%llu time%s so far; they are tried again for a while, "
+                     "then a delivery may be made twice): %s",
+                     d->store->ops->name, (unsigned long long)n, n == 1 ? "" : "s", why);
+}
+
 /* Retention: drop delivered messages older than WH_OPT_RETENTION_DAYS, hourly. */
 static void maybe_purge(worker *w)
 {
@@ -1406,7 +1526,8 @@ static void maybe_purge(worker *w)
   d->purging = 1;
   d->next_purge_ms = now + PURGE_EVERY_MS;
   pthread_mutex_unlock(&d->mu);
-  d->store->ops->purge(d->store, now - (int64_t)d->o.retention_days * 86400000, NULL);
+  store_result(d, "purging old messages",
+               d->store->ops->purge(d->store, now - (int64_t)d->o.retention_days * 86400000, NULL));
   pthread_mutex_lock(&d->mu);
   d->purging = 0;
   pthread_mutex_unlock(&d->mu);
@@ -1510,6 +1631,7 @@ static void *worker_main(void *arg)
     maybe_load(w);
     maybe_purge(w);
     maybe_renew(w);
+    watch_store(d);
     pthread_mutex_lock(&d->mu);
     if (d->aborting || (d->stopping && w->in_flight == 0)) {
       pthread_mutex_unlock(&d->mu);
@@ -1685,6 +1807,8 @@ int wh_dispatcher_start(wh_dispatcher *d)
   }
   if (d->o.process_default)
     atomic_store(&default_dispatcher, d);
+  wh__dispatcher_log(d, WH_LOG_INFO, "dispatcher started: %d worker%s, store %s, at most %d requests at once",
+                     d->o.workers, d->o.workers == 1 ? "" : "s", d->store->ops->name, d->o.max_in_flight);
   return WH_OK;
 }
 
@@ -1803,8 +1927,11 @@ static int fanout_commit(wh_dispatcher *d, fanout *fs, size_t k)
     es[j] = (wh__enq){.m = fs[j].m, .ep_ids = fs[j].ep_ids, .n = fs[j].n, .ids = fs[j].ids};
   }
   /* With a durable store this returns after the commit. */
-  if (!rc && k)
+  if (!rc && k) {
     rc = d->store->ops->enqueue(d->store, es, k, in_memory ? d->owner : 0);
+    if (rc == WH_OK || rc == WH_ESTORE)
+      store_result(d, "saving events", rc);
+  }
   if (es != &one)
     free(es);
 
@@ -2036,7 +2163,13 @@ int wh_dispatcher_stop(wh_dispatcher *d, int timeout_ms)
     pthread_join(d->workers[i].thread, NULL);
   pthread_mutex_lock(&d->mu);
   d->state = ST_STOPPED;
+  long held = d->held;
   pthread_mutex_unlock(&d->mu);
+  if (held == 0)
+    wh__dispatcher_log(d, WH_LOG_INFO, "dispatcher stopped: nothing pending");
+  else
+    wh__dispatcher_log(d, WH_LOG_INFO, "dispatcher stopped: %ld pending deliver%s %s", held, held == 1 ? "y" : "ies",
+                       d->store->ops->durable ? "left in the store for the next start" : "lost (memory store)");
   if (d->results)
     wh__results_close(d->results); /* the workers are gone: no outcome comes any more */
   /* What we held in memory is free for the next run (or another dispatcher). */

@@ -156,6 +156,11 @@ typedef struct wh__store_ops {
   void (*on_work)(wh__store *s, void (*fn)(void *ud), void *ud);
   /* A number that changes when another process changes an endpoint. */
   uint64_t (*endpoints_version)(wh__store *s);
+
+  /* Durable stores (NULL for memory): how many times writes nobody waits for
+     (attempt records) failed so far, and with why non-NULL the last error, so
+     that the dispatcher can tell the host's log. */
+  uint64_t (*failures)(wh__store *s, char *why, size_t len);
 } wh__store_ops;
 
 struct wh__store {
