@@ -191,9 +191,32 @@ static void ordered_run(const char *store, int ordered)
     CHECK(book_get(&book.flowed_past) > 0);
     CHECK_INT(h_count(&log, id, WH_FAILED), 0);
   } else {
-    CHECK(disorder > 0); /* the checks can see what ordering prevents */
-    CHECK(overlap > 0);
+    CHECK(disorder > 0); /* the check can see what ordering prevents */
   }
+  CHECK_OK(wh_dispatcher_stop(d, 2000));
+  wh_dispatcher_free(d);
+  wh_registry_free(reg);
+  h_log_free(&log);
+}
+
+/* The overlap check can fail too: one resource's events, one after the other,
+   to an endpoint that is not ordered, are sent several at once. */
+static void overlap_control(void)
+{
+  char url[128], id[WH_ID_MAX];
+  book_reset("/ordered/overlap");
+  wh_registry *reg;
+  CHECK_OK(wh_registry_open(&reg, NULL));
+  CHECK_OK(wh_endpoint_add(reg, "overlap", rcv_url(R, "/ordered/overlap", url, sizeof url), NULL, id, sizeof id));
+  h_log log;
+  h_log_init(&log);
+  wh_dispatcher *d = dispatcher(reg, &log, "0.05,0.05,0.05,0.05,0.05");
+  CHECK_OK(wh_dispatcher_start(d));
+  for (int seq = 0; seq < PER_RESOURCE; seq++)
+    CHECK_OK(wh_dispatcher_emit(d, event(0, seq), NULL, 0));
+  CHECK(wait_delivered(PER_RESOURCE, 10000));
+  printf("unordered, one resource: %d overlapping\n", book_get(&book.overlap));
+  CHECK(book_get(&book.overlap) > 0);
   CHECK_OK(wh_dispatcher_stop(d, 2000));
   wh_dispatcher_free(d);
   wh_registry_free(reg);
@@ -314,6 +337,7 @@ int main(int argc, char **argv)
   rcv_set_hook(R, hook, NULL);
   char store[512];
   ordered_run("memory:", 0);
+  overlap_control();
   ordered_run("memory:", 1);
   snprintf(store, sizeof store, "sqlite:%s/ordered.db", dir);
   ordered_run(store, 1);

@@ -94,6 +94,8 @@ struct wh_dispatcher {
   int64_t owner;        /* our claim token in the store */
   long window;          /* most deliveries held in memory; the rest wait in a durable store */
   int64_t next_load_ms; /* when to look in the store for due deliveries; INT64_MAX: only when told */
+  long store_waiting;   /* memory store: ordered deliveries waiting in their chains, not yet
+                           loaded (they count toward WH_OPT_QUEUE_LIMIT) */
   int load_asked;       /* told that due work waits in the store (replay, a full window, another
                            process): not idle until a load took it */
   int loading, purging, renewing;
@@ -1468,8 +1470,11 @@ static void maybe_load(worker *w)
 
   pthread_mutex_lock(&d->mu);
   now = wh__now_ms();
-  for (size_t i = 0; i < c.n; i++)
+  for (size_t i = 0; i < c.n; i++) {
+    if (c.v[i].dl->ordered && d->store_waiting > 0)
+      d->store_waiting--;
     adopt_locked(d, c.v[i].dl, c.v[i].ep_id, now);
+  }
   int64_t next = rc != WH_OK || c.n == room ? now + (rc ? RELOAD_EVERY_MS : 0)
                  : durable                 ? now + RELOAD_EVERY_MS
                                            : INT64_MAX;
@@ -1837,6 +1842,8 @@ typedef struct {
   const char **ep_ids;
   int64_t *ids;
   wh__delivery **dls; /* when they go straight to memory */
+  unsigned char *ordered; /* NULL, or per endpoint: WH_EP_ORDERED, and the event has a resource_id */
+  size_t nordered;
 } fanout;
 
 static void fanout_free(fanout *f, int free_dls)
@@ -1850,6 +1857,7 @@ static void fanout_free(fanout *f, int free_dls)
   free(f->ep_ids);
   free(f->ids);
   free(f->dls);
+  free(f->ordered);
   wh__msg_unref(f->m);
 }
 
@@ -1894,7 +1902,23 @@ static int fanout_prepare(wh_dispatcher *d, wh_event *ev, fanout *f)
   free(json);
   if (rc)
     return rc;
-  return wh__registry_match(d->reg, has_tenant ? tenant : NULL, type, &f->eps, &f->n);
+  if ((rc = wh__registry_match(d->reg, has_tenant ? tenant : NULL, type, &f->eps, &f->n)))
+    return rc;
+  /* Deliveries to ordered endpoints go through the store, which hands each
+     resource's out one at a time (see claim); the others straight to memory. */
+  const char *key;
+  size_t kl;
+  for (size_t i = 0; i < f->n; i++)
+    f->nordered += f->eps[i]->set.ordered != 0;
+  if (f->nordered && !wh__msg_order_key(f->m, &key, &kl))
+    f->nordered = 0; /* no resource_id: nothing to order by */
+  if (f->nordered) {
+    if (!(f->ordered = calloc(f->n, 1)))
+      return wh__oom();
+    for (size_t i = 0; i < f->n; i++)
+      f->ordered[i] = f->eps[i]->set.ordered != 0;
+  }
+  return WH_OK;
 }
 
 /* Accept k prepared messages, all or nothing: room in memory (and, for the
@@ -1902,18 +1926,21 @@ static int fanout_prepare(wh_dispatcher *d, wh_event *ev, fanout *f)
    the store takes them in one commit. */
 static int fanout_commit(wh_dispatcher *d, fanout *fs, size_t k)
 {
-  size_t total = 0;
-  for (size_t j = 0; j < k; j++)
+  size_t total = 0, ordered = 0;
+  for (size_t j = 0; j < k; j++) {
     total += fs[j].n;
+    ordered += fs[j].nordered;
+  }
   int durable = d->store->ops->durable;
-  long n = (long)total;
+  /* n: what goes straight to memory; ordered ones are loaded from the store. */
+  long n = (long)(total - ordered);
   int in_memory = 0, rc = WH_OK;
   pthread_mutex_lock(&d->mu);
   if (!d->accepting) {
     rc = wh__fail(WH_ESTATE, "emit: the dispatcher is %s", d->state == ST_NEW ? "not started" : "stopped");
-  } else if (!durable && d->pending + n > d->o.queue_limit) {
-    rc = wh__fail(WH_EFULL, "emit: %ld deliveries would exceed the queue limit of %ld (%ld pending)", n,
-                  d->o.queue_limit, d->pending);
+  } else if (!durable && d->pending + d->store_waiting + (long)total > d->o.queue_limit) {
+    rc = wh__fail(WH_EFULL, "emit: %zu deliveries would exceed the queue limit of %ld (%ld pending)", total,
+                  d->o.queue_limit, d->pending + d->store_waiting);
   } else if (d->pending + n <= d->window) {
     in_memory = 1;
     d->pending += n;
@@ -1924,7 +1951,8 @@ static int fanout_commit(wh_dispatcher *d, fanout *fs, size_t k)
     rc = wh__oom();
   for (size_t j = 0; j < k && !rc; j++) {
     rc = fanout_alloc(&fs[j], in_memory);
-    es[j] = (wh__enq){.m = fs[j].m, .ep_ids = fs[j].ep_ids, .n = fs[j].n, .ids = fs[j].ids};
+    es[j] = (wh__enq){.m = fs[j].m, .ep_ids = fs[j].ep_ids, .n = fs[j].n, .ids = fs[j].ids,
+                      .ordered = fs[j].ordered};
   }
   /* With a durable store this returns after the commit. */
   if (!rc && k) {
@@ -1937,9 +1965,15 @@ static int fanout_commit(wh_dispatcher *d, fanout *fs, size_t k)
 
   pthread_mutex_lock(&d->mu);
   if (!rc) {
-    d->stats.emitted += (uint64_t)n;
+    d->stats.emitted += (uint64_t)total;
     for (size_t j = 0; j < k; j++)
       d->stats.ops_emitted += (fs[j].m->flags & WH__MSG_OPERATIONAL) != 0;
+  }
+  if (!rc && ordered) {
+    /* A load hands each resource's next one out, in turn. */
+    d->store_waiting += durable ? 0 : (long)ordered;
+    d->next_load_ms = 0;
+    d->load_asked = 1;
   }
   if (rc) {
     if (in_memory)
@@ -1953,6 +1987,8 @@ static int fanout_commit(wh_dispatcher *d, fanout *fs, size_t k)
     d->pending -= n;
     for (size_t j = 0; j < k; j++) {
       for (size_t i = 0; i < fs[j].n; i++) {
+        if (fs[j].ordered && fs[j].ordered[i])
+          continue; /* unclaimed already */
         wh__dlv_state st = {.id = fs[j].ids[i], .due_ms = fs[j].m->created_ms};
         memcpy(st.ep_id, fs[j].ep_ids[i], WH_ID_MAX);
         d->store->ops->record(d->store, &st, NULL, WH__DLV_PENDING, 0);
@@ -1964,6 +2000,8 @@ static int fanout_commit(wh_dispatcher *d, fanout *fs, size_t k)
     for (size_t j = 0; j < k; j++) {
       fanout *f = &fs[j];
       for (size_t i = 0; i < f->n; i++) {
+        if (f->ordered && f->ordered[i])
+          continue; /* in the store's chain: a load takes it when its turn comes */
         wh__delivery *dl = f->dls[i];
         f->dls[i] = NULL;
         dl->id = f->ids[i];
@@ -1975,7 +2013,7 @@ static int fanout_commit(wh_dispatcher *d, fanout *fs, size_t k)
     }
   }
   /* Wake a worker only when one can start something now (or load from the store). */
-  if (!rc && total && (!in_memory || (d->ring && d->in_flight < d->o.max_in_flight)))
+  if (!rc && total && (!in_memory || ordered || (d->ring && d->in_flight < d->o.max_in_flight)))
     wake_one(d);
   pthread_mutex_unlock(&d->mu);
   return rc;
@@ -2272,7 +2310,8 @@ int wh__dispatcher_totals(wh_dispatcher *d, wh__stats_totals *t)
   t->c = d->stats;
   t->in_flight = d->in_flight + d->reporting;
   t->due = d->ready;
-  t->scheduled = d->held - d->ready - d->in_flight - d->reporting;
+  /* Memory store: ordered deliveries wait in their chains in the store, in turn. */
+  t->scheduled = d->held - d->ready - d->in_flight - d->reporting + d->store_waiting;
   t->started_ms = d->started_ms;
   pthread_mutex_unlock(&d->mu);
   t->results_dropped = wh__dispatcher_results_dropped(d);

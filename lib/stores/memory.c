@@ -523,10 +523,13 @@ static mmsg *build_msg(mstore *s, const wh__enq *e, int64_t claimed)
     return NULL;
   int64_t first = e->n ? atomic_fetch_add_explicit(&s->next_id, (int64_t)e->n, memory_order_relaxed) + 1 : 0;
   for (size_t i = 0; i < e->n; i++) {
-    if (!alloc_dlv(x, first + (int64_t)i, e->ep_ids[i], e->m->created_ms, claimed)) {
+    int ordered = e->ordered && e->ordered[i];
+    mdlv *d = alloc_dlv(x, first + (int64_t)i, e->ep_ids[i], e->m->created_ms, ordered ? 0 : claimed);
+    if (!d) {
       free_unpushed(x);
       return NULL;
     }
+    d->ordered = ordered;
     e->ids[i] = first + (int64_t)i;
   }
   wh__msg_ref(e->m);

@@ -196,20 +196,44 @@ static int enqueue_one(pstore *s, wh__job *j, const wh__enq *e)
   for (size_t i = 0; i < e->n; i++)
     k += (size_t)snprintf(arr + k, al - k, "%s\"%s\"", i ? "," : "", e->ep_ids[i]);
   snprintf(arr + k, al - k, "}");
-  /* Message and deliveries in one round trip. */
+  /* Which of them are ordered, as a boolean[] literal, and the order key. */
+  char *ord = malloc(3 + e->n * 2), *key = NULL;
+  const char *kp;
+  size_t kl;
+  int has_key = e->ordered && wh__msg_order_key(m, &kp, &kl);
+  if (!ord || (has_key && !(key = wh__strndup(kp, kl)))) {
+    free(hex);
+    free(arr);
+    free(ord);
+    return wh__job_fail(j, "out of memory");
+  }
+  k = 0;
+  ord[k++] = '{';
+  for (size_t i = 0; i < e->n; i++) {
+    if (i)
+      ord[k++] = ',';
+    ord[k++] = has_key && e->ordered[i] ? 't' : 'f';
+  }
+  ord[k++] = '}';
+  ord[k] = '\0';
+  /* Message and deliveries in one round trip; ordered ones stay unclaimed. */
   char flags[8];
   snprintf(flags, sizeof flags, "%d", m->flags);
-  const char *p[] = {m->id, m->type, hex, created, owner, lease, arr, flags};
+  const char *p[] = {m->id, m->type, hex, created, owner, lease, arr, flags, ord, key};
   PGresult *res = q(s->w,
                     "WITH m AS (INSERT INTO webhook.message(id, event_type, body, created_ms, flags)"
                     " VALUES ($1, $2, $3::bytea, $4, $8))"
                     " INSERT INTO webhook.delivery(msg_id, ep_id, state, attempt, retries_used, fast_retry_used,"
-                    " due_ms, claimed, lease_until) SELECT $1, e, 0, 0, 0, 0, $4, $5,"
-                    " CASE WHEN $5::bigint = 0 THEN 0 ELSE webhook.now_ms() + $6::bigint END"
-                    " FROM unnest($7::text[]) AS e RETURNING id, ep_id",
-                    8, p);
+                    " due_ms, claimed, lease_until, order_key) SELECT $1, x.e, 0, 0, 0, 0, $4,"
+                    " CASE WHEN x.o THEN 0 ELSE $5::bigint END,"
+                    " CASE WHEN $5::bigint = 0 OR x.o THEN 0 ELSE webhook.now_ms() + $6::bigint END,"
+                    " CASE WHEN x.o THEN $10 END"
+                    " FROM unnest($7::text[], $9::boolean[]) AS x(e, o) RETURNING id, ep_id",
+                    10, p);
   free(hex);
   free(arr);
+  free(ord);
+  free(key);
   int rc = WH_OK;
   if (!ok(res) || (size_t)PQntuples(res) != e->n) {
     rc = job_fail_pg(j, s->w, "saving the message");
@@ -227,12 +251,14 @@ static int do_enqueue(pstore *s, wh__job *j)
 {
   int rc = WH_OK;
   size_t deliveries = 0;
+  int unclaimed = !j->u.enq.owner;
   for (size_t k = 0; k < j->u.enq.n && rc == WH_OK; k++) {
     rc = enqueue_one(s, j, &j->u.enq.msgs[k]);
     deliveries += j->u.enq.msgs[k].n;
+    unclaimed |= j->u.enq.msgs[k].ordered != NULL;
   }
   /* Idle processes hear of new work when this commits. */
-  if (rc == WH_OK && deliveries && !j->u.enq.owner)
+  if (rc == WH_OK && deliveries && unclaimed)
     rc = exec_job(j, s->w, "notifying", "SELECT pg_notify('webhook_work', '')", 0, NULL);
   return rc;
 }

@@ -186,15 +186,27 @@ static int enqueue_one(sstore *s, wh__job *j, const wh__enq *e)
   if (run(s, "INSERT INTO wh_message(id, event_type, body, created_ms, flags) VALUES(?, ?, ?, ?, ?)", "ttbii",
           m->id, m->type, m->body, (int)m->len, m->created_ms, (int64_t)m->flags) != SQLITE_DONE)
     return job_fail(j, db, "saving the message");
-  for (size_t i = 0; i < e->n; i++) {
+  const char *kp;
+  size_t kl;
+  char *key = NULL;
+  if (e->ordered && wh__msg_order_key(m, &kp, &kl) && !(key = wh__strndup(kp, kl))) {
+    snprintf(j->err, sizeof j->err, "out of memory");
+    return j->rc = WH_ENOMEM;
+  }
+  int rc = WH_OK;
+  for (size_t i = 0; i < e->n && !rc; i++) {
+    int ordered = key && e->ordered[i];
     if (run(s,
             "INSERT INTO wh_delivery(msg_id, ep_id, state, attempt, retries_used, fast_retry_used, due_ms,"
-            " claimed) VALUES(?, ?, 0, 0, 0, 0, ?, ?)",
-            "ttii", m->id, e->ep_ids[i], m->created_ms, j->u.enq.owner) != SQLITE_DONE)
-      return job_fail(j, db, "saving a delivery");
-    e->ids[i] = sqlite3_last_insert_rowid(db);
+            " claimed, order_key) VALUES(?, ?, 0, 0, 0, 0, ?, ?, ?)",
+            "ttiit", m->id, e->ep_ids[i], m->created_ms, ordered ? 0 : j->u.enq.owner,
+            ordered ? key : NULL) != SQLITE_DONE)
+      rc = job_fail(j, db, "saving a delivery");
+    else
+      e->ids[i] = sqlite3_last_insert_rowid(db);
   }
-  return WH_OK;
+  free(key);
+  return rc;
 }
 
 static int do_enqueue(sstore *s, wh__job *j)

@@ -86,6 +86,9 @@ typedef struct {
   const char *const *ep_ids; /* the endpoints it goes to */
   size_t n;
   int64_t *ids;              /* receives the store's key of each delivery */
+  const unsigned char *ordered; /* NULL, or per delivery 1: to an ordered endpoint (WH_EP_ORDERED):
+                                   kept unclaimed whatever the owner, in the chain of the message's
+                                   order key (wh__msg_order_key), for claim to hand out in turn */
 } wh__enq;
 
 /* A delivery handed back by claim: its state and its message. */
