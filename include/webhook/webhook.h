@@ -808,8 +808,9 @@ WH_EXTERN int wh_endpoint_send_test(wh_registry *reg, const char *endpoint_id, c
  *   recorded and reported.
  * - "due": deliveries held in memory that are due and wait for a free slot,
  *   a token of their endpoint's rate limit, or its open breaker.
- * - "scheduled": deliveries held in memory that wait for a later time (a
- *   retry's delay) or behind an earlier delivery (WH_EP_ORDERED).
+ * - "scheduled": deliveries that wait for a later time (a retry's delay),
+ *   held in memory; with the memory store also those of an ordered endpoint
+ *   (WH_EP_ORDERED) waiting for an earlier one of their resource.
  * - "results_dropped": outcomes dropped from a full result queue
  *   (WH_OPT_RESULT_QUEUE).
  * - "endpoints_enabled", "endpoints_disabled": the registry's endpoints now,
@@ -823,8 +824,9 @@ WH_EXTERN int wh_endpoint_send_test(wh_registry *reg, const char *endpoint_id, c
  * on disk: always with the memory store (short of replays and test events).
  * A durable store keeps work on disk that is in none of these figures until a
  * worker loads it, shortly before it is due: deliveries beyond the 20,000 a
- * dispatcher holds in memory, retries more than a minute ahead, and what is
- * left at wh_dispatcher_stop().
+ * dispatcher holds in memory, retries more than a minute ahead, deliveries
+ * of an ordered endpoint waiting for their turn, and what is left at
+ * wh_dispatcher_stop().
  * @param d        the dispatcher.
  * @param json_out receives text to release with wh_free().
  * @return WH_OK; WH_EINVAL when an argument is NULL.
