@@ -864,18 +864,17 @@ WH_EXTERN int wh_dispatcher_endpoint_stats_json(wh_dispatcher *d, const char *en
 /**
  * The figures of wh_dispatcher_stats_json() as a Prometheus text exposition
  * (format 0.0.4), with HELP and TYPE lines, for a host to serve on its own
- * /metrics: counters webhook_deliveries_emitted_total,
- * webhook_deliveries_finished_total{outcome="delivered|failed"},
- * webhook_attempts_total{outcome="delivered|retrying|failed"},
- * webhook_attempt_responses_total{class="none|1xx|2xx|3xx|4xx|5xx"},
- * webhook_results_dropped_total,
- * webhook_operational_events_total{outcome="emitted|suppressed"},
- * webhook_store_errors_total; the histogram
- * webhook_attempt_duration_seconds (le 0.005 to 30); gauges
+ * /metrics. Counters: webhook_deliveries_emitted_total,
+ * webhook_deliveries_finished_total (label outcome: delivered, failed),
+ * webhook_attempts_total (outcome: delivered, retrying, failed),
+ * webhook_attempt_responses_total (class: none, 1xx to 5xx),
+ * webhook_results_dropped_total, webhook_operational_events_total
+ * (outcome: emitted, suppressed), webhook_store_errors_total. Histogram:
+ * webhook_attempt_duration_seconds (le 0.005 to 30). Gauges:
  * webhook_deliveries_in_flight, webhook_deliveries_due,
- * webhook_deliveries_scheduled, webhook_endpoints{state="enabled|disabled"},
- * webhook_breakers_open, webhook_dispatcher_start_time_seconds. No label
- * grows with endpoints or tenants: per-endpoint figures are in
+ * webhook_deliveries_scheduled, webhook_endpoints (state: enabled,
+ * disabled), webhook_breakers_open, webhook_dispatcher_start_time_seconds.
+ * No label grows with endpoints or tenants: per-endpoint figures are in
  * wh_dispatcher_endpoint_stats_json().
  * @param d        the dispatcher.
  * @param text_out receives text to release with wh_free().
