@@ -428,6 +428,32 @@ static void mutual_tls(tls *server)
   CHECK_INT(tls_requests(server) - answered, 1);
   CHECK(tls_last_client(server, cn, sizeof cn));
   CHECK_STR(cn, "casebook-client");
+
+  /* TLS sessions are resumed on new connections: the server closes after each
+     request, and the later connections skip the full handshake. */
+  tls_close_after(server, 1);
+  size_t resumed = tls_resumed(server);
+  h_log log;
+  h_log_init(&log);
+  wh_dispatcher *d = h_dispatcher(reg, &log, "");
+  CHECK_OK(wh_dispatcher_set_int(d, WH_OPT_MAX_PER_ENDPOINT, 1));
+  char ca[512];
+  path_in(ca, sizeof ca, "ca.pem");
+  CHECK_OK(wh_dispatcher_set_str(d, WH_OPT_CA_FILE, ca));
+  CHECK_OK(wh_dispatcher_start(d));
+  for (int i = 0; i < 4; i++)
+    CHECK_OK(wh_emit(h_person_event(NULL, NULL)));
+  CHECK(h_wait(&log, id, WH_DELIVERED, 4, 10000));
+  for (size_t i = 0; i < h_count(&log, id, 0); i++) {
+    h_result r;
+    if (h_get(&log, id, i, &r) && r.outcome != WH_DELIVERED)
+      fprintf(stderr, "  attempt: %s\n", r.error);
+  }
+  printf("TLS: %zu of 4 connections resumed a session\n", tls_resumed(server) - resumed);
+  CHECK(tls_resumed(server) - resumed >= 3);
+  wh_dispatcher_free(d);
+  h_log_free(&log);
+  tls_close_after(server, 0);
   wh_registry_free(reg);
 }
 

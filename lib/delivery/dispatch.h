@@ -93,6 +93,7 @@ typedef struct wh__opts {
   int allow_private;
   long queue_limit;
   char *user_agent, *ca_file, *proxy;
+  struct wh__share *share;  /* TLS sessions and DNS answers shared by the dispatcher's transfers (http.c) */
   int jitter_pct;
   int64_t disable_after_ms, breaker_window_ms, breaker_cooldown_ms, throttle_min_ms;
   int retention_days;

@@ -1763,8 +1763,11 @@ int wh_dispatcher_start(wh_dispatcher *d)
   if (d->state != ST_NEW)
     return wh__fail(WH_ESTATE, "dispatcher: already %s", d->state == ST_RUNNING ? "running" : "stopped");
   d->workers = calloc((size_t)d->o.workers, sizeof *d->workers);
-  if (!d->workers)
+  if (!d->workers || (!d->o.share && wh__share_new(&d->o.share) != WH_OK)) {
+    free(d->workers);
+    d->workers = NULL;
     return wh__oom();
+  }
   for (int i = 0; i < d->o.workers; i++)
     d->workers[i].epfd = d->workers[i].wake_fd = -1;
   for (int i = 0; i < d->o.workers; i++) {
@@ -2271,6 +2274,7 @@ void wh_dispatcher_free(wh_dispatcher *d)
       close(w->wake_fd);
   }
   free(d->workers);
+  wh__share_free(d->o.share); /* after the easy handles using it */
   for (size_t i = 0; i < d->nheap; i++)
     free_delivery(d->heap[i]);
   free(d->heap);

@@ -6,6 +6,7 @@
  */
 #include "http.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,6 +66,54 @@ static curl_socket_t on_open_socket(void *userp, curlsocktype purpose, struct cu
   return socket(addr->family, addr->socktype, addr->protocol);
 }
 
+struct wh__share {
+  CURLSH *sh;
+  pthread_mutex_t locks[CURL_LOCK_DATA_LAST];
+};
+
+static void share_lock(CURL *e, curl_lock_data data, curl_lock_access access, void *userp)
+{
+  (void)e;
+  (void)access;
+  struct wh__share *s = userp;
+  pthread_mutex_lock(&s->locks[data < CURL_LOCK_DATA_LAST ? data : 0]);
+}
+
+static void share_unlock(CURL *e, curl_lock_data data, void *userp)
+{
+  (void)e;
+  struct wh__share *s = userp;
+  pthread_mutex_unlock(&s->locks[data < CURL_LOCK_DATA_LAST ? data : 0]);
+}
+
+int wh__share_new(struct wh__share **out)
+{
+  struct wh__share *s = calloc(1, sizeof *s);
+  if (!s || !(s->sh = curl_share_init())) {
+    free(s);
+    return wh__oom();
+  }
+  for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+    pthread_mutex_init(&s->locks[i], NULL);
+  curl_share_setopt(s->sh, CURLSHOPT_LOCKFUNC, share_lock);
+  curl_share_setopt(s->sh, CURLSHOPT_UNLOCKFUNC, share_unlock);
+  curl_share_setopt(s->sh, CURLSHOPT_USERDATA, s);
+  curl_share_setopt(s->sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+  curl_share_setopt(s->sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+  *out = s;
+  return WH_OK;
+}
+
+void wh__share_free(struct wh__share *s)
+{
+  if (!s)
+    return;
+  curl_share_cleanup(s->sh);
+  for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+    pthread_mutex_destroy(&s->locks[i]);
+  free(s);
+}
+
 /* Settings that stay the same for every request of a dispatcher: made once
    per easy handle (the options cannot change once the dispatcher runs). */
 static void set_fixed(wh__xfer *x, const wh__opts *o)
@@ -101,6 +150,8 @@ static void set_fixed(wh__xfer *x, const wh__opts *o)
   curl_easy_setopt(e, CURLOPT_PRIVATE, x);
   curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
   curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->hnodes);
+  if (o->share)
+    curl_easy_setopt(e, CURLOPT_SHARE, o->share->sh);
   x->easy_opts = o;
 }
 

@@ -46,6 +46,14 @@ typedef struct wh__xfer {
 /* Prepare x (easy handle reused) to POST dl's message to ep. x takes over the caller's
    reference to ep, also when it fails: wh__xfer_reset releases it. */
 int wh__xfer_setup(wh__xfer *x, const wh__opts *o, wh__delivery *dl, wh__endpoint *ep);
+/* A libcurl share object for one dispatcher: every transfer of it resumes the
+   TLS sessions of the others (a new connection to an endpoint, after the
+   endpoint closed the last one, skips the full handshake) and uses the same
+   DNS cache. Freed after every easy handle using it. */
+struct wh__share;
+int wh__share_new(struct wh__share **out);
+void wh__share_free(struct wh__share *sh);
+
 /* The proxy a request to ep goes through (NULL: none), and whether it is the operator's. */
 const char *wh__xfer_proxy(const wh__opts *o, const wh__endpoint *ep, int *trusted);
 /* Turn curl's verdict into an outcome. */

@@ -281,7 +281,8 @@ struct tls {
   SSL_CTX *ctx;
   pthread_t thread;
   atomic_int stop;
-  atomic_size_t requests, refused;
+  atomic_size_t requests, refused, resumed;
+  atomic_uint close_after;
   pthread_mutex_t mu;
   char last_cn[256];
 };
@@ -295,13 +296,18 @@ static void tls_serve_one(tls *t, int fd)
     SSL_free(ssl);
     return;
   }
+  if (SSL_session_reused(ssl))
+    atomic_fetch_add(&t->resumed, 1);
   X509 *peer = SSL_get1_peer_certificate(ssl);
   char cn[256] = "";
   if (peer)
     X509_NAME_get_text_by_NID(X509_get_subject_name(peer), NID_commonName, cn, sizeof cn);
   X509_free(peer);
   /* Requests on this connection: head, then content-length bytes of body. */
-  for (;;) {
+  for (unsigned served = 0;; served++) {
+    unsigned most = atomic_load(&t->close_after);
+    if (most && served >= most)
+      goto done;
     char buf[65536];
     size_t n = 0, head = 0;
     char *end = NULL;
@@ -325,8 +331,10 @@ static void tls_serve_one(tls *t, int fd)
         goto done;
       n += (size_t)k;
     }
-    static const char answer[] = "HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n";
-    if (SSL_write(ssl, answer, (int)sizeof answer - 1) <= 0)
+    static const char answer[] = "HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n",
+                      last[] = "HTTP/1.1 204 No Content\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+    int closing = most && served + 1 >= most;
+    if (SSL_write(ssl, closing ? last : answer, closing ? (int)sizeof last - 1 : (int)sizeof answer - 1) <= 0)
       goto done;
     pthread_mutex_lock(&t->mu);
     snprintf(t->last_cn, sizeof t->last_cn, "%s", cn);
@@ -370,6 +378,9 @@ int tls_start(tls **out, const char *cert, const char *key, const char *client_c
     return -1;
   }
   SSL_CTX_set_verify(t->ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+  /* Resuming a session of a verified client needs a context the sessions belong to. */
+  static const unsigned char sid_ctx[] = "libwebhook-test";
+  SSL_CTX_set_session_id_context(t->ctx, sid_ctx, sizeof sid_ctx - 1);
   pthread_mutex_init(&t->mu, NULL);
   pthread_create(&t->thread, NULL, tls_main, t);
   *out = t;
@@ -379,6 +390,8 @@ int tls_start(tls **out, const char *cert, const char *key, const char *client_c
 unsigned tls_port(const tls *t) { return t->port; }
 size_t tls_requests(tls *t) { return atomic_load(&t->requests); }
 size_t tls_refused(tls *t) { return atomic_load(&t->refused); }
+size_t tls_resumed(tls *t) { return atomic_load(&t->resumed); }
+void tls_close_after(tls *t, unsigned n) { atomic_store(&t->close_after, n); }
 
 int tls_last_client(tls *t, char *buf, size_t len)
 {

@@ -32,6 +32,10 @@ void tls_free(tls *t);
 size_t tls_requests(tls *t);
 /* Handshakes refused (no certificate, or not signed by the CA). */
 size_t tls_refused(tls *t);
+/* Connections whose TLS session was resumed (no full handshake). */
+size_t tls_resumed(tls *t);
+/* Close every connection after n requests (0: keep it open, the default). */
+void tls_close_after(tls *t, unsigned n);
 /* The subject CN of the last accepted client certificate. */
 int tls_last_client(tls *t, char *buf, size_t len);
 
