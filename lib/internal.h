@@ -209,6 +209,12 @@ wh__endpoint *wh__registry_peek(wh_registry *reg, const char *id);
 int wh__registry_match(wh_registry *reg, const char *tenant, const char *type, wh__endpoint ***out, size_t *n);
 /* How many endpoints are enabled and disabled (the root's, whatever reg is). */
 void wh__registry_counts(wh_registry *reg, size_t *enabled, size_t *disabled);
+/* event.c: an event of the library's own about ep (webhook.TEST, the
+   operational events): resource_type "webhook", resource {"endpoint_id",
+   "endpoint_name","reason","message_id"} (reason, msg_id: NULL leaves them
+   out), ep's tenant, resource_id its id. The envelope into *json. */
+int wh__endpoint_event_json(const wh__endpoint *ep, const char *event_type, const char *reason, const char *msg_id,
+                            char **json);
 /* Disable an endpoint with a reason (used by the dispatcher): WH_OK when this
    call disabled it, WH_ESTATE when it was disabled already. */
 int wh__registry_disable(wh_registry *reg, const char *id, const char *reason);

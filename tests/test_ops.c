@@ -413,16 +413,6 @@ static void storm(void)
   h_log_free(&log);
 }
 
-static void remove_db(const char *file)
-{
-  char p[128];
-  unlink(file);
-  snprintf(p, sizeof p, "%s-wal", file);
-  unlink(p);
-  snprintf(p, sizeof p, "%s-shm", file);
-  unlink(p);
-}
-
 int main(void)
 {
   if (rcv_start(&R, 0) != 0) {
@@ -433,10 +423,10 @@ int main(void)
   snprintf(store, sizeof store, "sqlite:/tmp/wh-test-ops-%d.db", (int)getpid());
   four_events(NULL);
   four_events(store);
-  remove_db(store + 7);
+  h_remove_sqlite(store + 7);
   loops(NULL);
   loops(store);
-  remove_db(store + 7);
+  h_remove_sqlite(store + 7);
   storm();
   rcv_free(R);
   return check_done("test_ops");

@@ -538,16 +538,6 @@ static void results_dropped(void)
   h_log_free(&log);
 }
 
-static void remove_db(const char *file)
-{
-  char p[128];
-  unlink(file);
-  snprintf(p, sizeof p, "%s-wal", file);
-  unlink(p);
-  snprintf(p, sizeof p, "%s-shm", file);
-  unlink(p);
-}
-
 int main(void)
 {
   if (rcv_start(&R, 0) != 0) {
@@ -562,7 +552,7 @@ int main(void)
   char path[64];
   snprintf(path, sizeof path, "sqlite:/tmp/wh-test-stats-%d.db", (int)getpid());
   mixed_run(path);
-  remove_db(path + 7);
+  h_remove_sqlite(path + 7);
   rcv_free(R);
   return check_done("test_stats");
 }

@@ -70,39 +70,6 @@ static size_t recipients(wh__endpoint **eps, size_t n, const char *type, const c
   return k;
 }
 
-/* The envelope: resource {"endpoint_id","endpoint_name","reason","message_id"}. */
-static int body(const wh__op *op, const wh__endpoint *ep, char **json)
-{
-  wh__buf b = {0};
-  wh__buf_puts(&b, "{\"endpoint_id\":");
-  wh__buf_json_str(&b, ep->id);
-  wh__buf_puts(&b, ",\"endpoint_name\":");
-  wh__buf_json_str(&b, ep->name);
-  wh__buf_puts(&b, ",\"reason\":");
-  wh__buf_json_str(&b, op->reason);
-  if (op->msg_id[0]) {
-    wh__buf_puts(&b, ",\"message_id\":");
-    wh__buf_json_str(&b, op->msg_id);
-  }
-  wh__buf_putc(&b, '}');
-  char *resource = wh__buf_take(&b);
-  if (!resource)
-    return wh__oom();
-  wh_event *ev = NULL;
-  int rc = wh_event_new(&ev, "webhook", kinds[op->kind]);
-  if (!rc)
-    rc = wh_event_set_resource_json(ev, resource);
-  if (!rc)
-    rc = wh_event_set_tenant_id(ev, ep->tenant);
-  if (!rc)
-    rc = wh_event_set_resource_id(ev, ep->id);
-  if (!rc)
-    rc = wh_event_to_json(ev, json);
-  wh_event_free(ev);
-  free(resource);
-  return rc;
-}
-
 int wh__ops_emit(wh_dispatcher *d, wh_registry *reg, const wh__op *op)
 {
   wh__endpoint *subject = wh__registry_get(reg, op->ep_id);
@@ -117,8 +84,9 @@ int wh__ops_emit(wh_dispatcher *d, wh_registry *reg, const wh__op *op)
     n = recipients(eps, n, type, subject->id);
   char *json = NULL;
   wh__msg *m = NULL;
-  if (!rc && n > 0 && !(rc = body(op, subject, &json)) && !(rc = wh__make_id("msg_", id)) &&
-      !(m = wh__msg_new(id, type, json, strlen(json), wh__now_ms())))
+  if (!rc && n > 0)
+    rc = wh__endpoint_event_json(subject, kinds[op->kind], op->reason, op->msg_id[0] ? op->msg_id : NULL, &json);
+  if (!rc && n > 0 && !(rc = wh__make_id("msg_", id)) && !(m = wh__msg_new(id, type, json, strlen(json), wh__now_ms())))
     rc = wh__oom();
   free(json);
   wh__endpoint_unref(subject);
