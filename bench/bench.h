@@ -250,6 +250,9 @@ static inline wh_dispatcher *bench_dispatcher(wh_registry *reg, int workers, ben
       wh_dispatcher_set_int(d, WH_OPT_QUEUE_LIMIT, 100000000) ||
       (c && wh_dispatcher_on_result(d, bench_on_result, c)))
     bench_die("configuring the dispatcher");
+  /* https endpoints of the benchmark: a private CA (bench/run makes it). */
+  if (getenv("WH_BENCH_CA") && wh_dispatcher_set_str(d, WH_OPT_CA_FILE, getenv("WH_BENCH_CA")))
+    bench_die("WH_OPT_CA_FILE");
   /* For experiments: WH_BENCH_OPTS="3=64,2=1024" sets integer options by number
      (here WH_OPT_MAX_PER_ENDPOINT and WH_OPT_MAX_IN_FLIGHT). bench/run does not set it. */
   const char *o = getenv("WH_BENCH_OPTS");

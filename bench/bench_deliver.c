@@ -24,6 +24,12 @@
  *   bench_deliver fanout URL ENDPOINTS EVENTS
  *       ENDPOINTS endpoints subscribed to "people.*" at URL/fan/<i>; every event
  *       fans out to all of them; deliveries per second
+ *   bench_deliver shared URL PG_URI PROCS EVENTS
+ *       PROCS processes (this one and PROCS-1 children) share one PostgreSQL
+ *       store; each emits EVENTS/PROCS events from 4 threads and delivers with
+ *       its own dispatcher (2 workers): whichever process claims a delivery
+ *       sends it. Throughput = EVENTS / (first emit .. all delivered, counted in
+ *       the database). The schema is dropped first.
  *   bench_deliver ordered URL STORE RESOURCES EVENTS ORDERED
  *       as stream (default workers, one emitting thread), the events spread over
  *       RESOURCES resource ids in turn, to an endpoint with WH_EP_ORDERED set to
@@ -34,6 +40,7 @@
  */
 #include "bench.h"
 
+#include <libpq-fe.h>
 #include <sys/resource.h>
 
 static const char *store_path(const char *store)
@@ -168,6 +175,85 @@ static int cmd_ordered(const char *url, const char *store, int resources, long e
   wh_dispatcher_free(d);
   wh_registry_free(reg);
   remove_store(store);
+  return bad;
+}
+
+/* ---- several processes on one PostgreSQL store ------------------------------------------ */
+
+static long pg_count(PGconn *c, const char *sql)
+{
+  PGresult *r = PQexec(c, sql);
+  long n = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 ? atol(PQgetvalue(r, 0, 0)) : -1;
+  PQclear(r);
+  return n;
+}
+
+/* A child: start, wait for "go", emit its share, deliver until stdin closes. */
+static int cmd_shared_child(const char *store, long events)
+{
+  wh_registry *reg = bench_registry(store);
+  wh_dispatcher *d = bench_dispatcher(reg, 2, NULL);
+  bench_start(d);
+  char line[16];
+  if (!fgets(line, sizeof line, stdin))
+    return 1;
+  emit_many(d, events, 4, NULL);
+  while (fgets(line, sizeof line, stdin)) {
+  }
+  wh_dispatcher_stop(d, 5000);
+  wh_dispatcher_free(d);
+  wh_registry_free(reg);
+  return 0;
+}
+
+static int cmd_shared(const char *self, const char *url, const char *store, int procs, long events)
+{
+  PGconn *c = PQconnectdb(store);
+  if (PQstatus(c) != CONNECTION_OK)
+    bench_die("connecting to PostgreSQL");
+  PQclear(PQexec(c, "SET client_min_messages = warning"));
+  PQclear(PQexec(c, "DROP SCHEMA IF EXISTS webhook CASCADE"));
+  wh_registry *reg = bench_registry(store);
+  bench_endpoint(reg, "bench", url, NULL, NULL);
+  wh_dispatcher *d = bench_dispatcher(reg, 2, NULL);
+  bench_start(d);
+  long share = events / procs;
+  FILE *kids[16];
+  procs = procs > 16 ? 16 : procs < 1 ? 1 : procs;
+  for (int i = 1; i < procs; i++) {
+    char cmd[4300];
+    snprintf(cmd, sizeof cmd, "'%s' shared-child '%s' %ld", self, store, share);
+    if (!(kids[i] = popen(cmd, "w")))
+      bench_die("starting a process");
+  }
+  bench_sleep(1.0); /* every process started and listening */
+  double t0 = bench_now(), cpu0 = bench_cpu_s();
+  for (int i = 1; i < procs; i++) {
+    fputs("go\n", kids[i]);
+    fflush(kids[i]);
+  }
+  emit_many(d, events - share * (procs - 1), 4, NULL);
+  long done = 0;
+  double limit = t0 + wait_timeout(events);
+  while ((done = pg_count(c, "SELECT count(*) FROM webhook.delivery WHERE state = 1")) < events &&
+         bench_now() < limit)
+    bench_sleep(0.01);
+  double t1 = bench_now(), cpu = bench_cpu_s() - cpu0;
+  for (int i = 1; i < procs; i++)
+    pclose(kids[i]);
+  int bad = done != events;
+  if (bad) {
+    fprintf(stderr, "bench: %ld of %ld delivered\n", done, events);
+  } else {
+    printf("postgresql, %d process%s sharing the store: %ld events all delivered after %.3f s\n", procs,
+           procs == 1 ? "" : "es", events, t1 - t0);
+    bench_result("deliveries_per_s", (double)events / (t1 - t0));
+    bench_result("cpu_us_per_delivery_this_process", cpu / (double)events * 1e6);
+  }
+  wh_dispatcher_stop(d, 5000);
+  wh_dispatcher_free(d);
+  wh_registry_free(reg);
+  PQfinish(c);
   return bad;
 }
 
@@ -438,7 +524,7 @@ static int usage(void)
   fprintf(stderr, "usage: bench_deliver payload | freeport | stream URL STORE WORKERS EVENTS EMIT_THREADS |\n"
                   "       drain URL STORE WORKERS EVENTS EMIT_THREADS | e2e URL STORE RATE SECONDS |\n"
                   "       hol URL HANGING EVENTS | fanout URL ENDPOINTS EVENTS |\n"
-                  "       ordered URL STORE RESOURCES EVENTS ORDERED\n");
+                  "       ordered URL STORE RESOURCES EVENTS ORDERED | shared URL PG_URI PROCS EVENTS\n");
   return 2;
 }
 
@@ -462,6 +548,10 @@ int main(int argc, char **argv)
     return cmd_hol(argv[2], atoi(argv[3]), atol(argv[4]));
   if (strcmp(cmd, "fanout") == 0 && argc == 5)
     return cmd_fanout(argv[2], atoi(argv[3]), atol(argv[4]));
+  if (strcmp(cmd, "shared") == 0 && argc == 6)
+    return cmd_shared(argv[0], argv[2], argv[3], atoi(argv[4]), atol(argv[5]));
+  if (strcmp(cmd, "shared-child") == 0 && argc == 4)
+    return cmd_shared_child(argv[2], atol(argv[3]));
   if (strcmp(cmd, "ordered") == 0 && argc == 7)
     return cmd_ordered(argv[2], argv[3], atoi(argv[4]), atol(argv[5]), atoi(argv[6]));
   return usage();

@@ -23,6 +23,11 @@
  * is built before the clock starts; the timed part is the emit call itself
  * (serialising the envelope, fan-out, the store, waking a worker).
  * STORE is "memory:" or "sqlite:PATH" (the files are removed before and after).
+ *
+ * Environment: WH_BENCH_EMIT_URL, an endpoint that answers (then the workers
+ * deliver while the threads emit, as in a host under load: the latency its
+ * request threads feel); WH_BENCH_QUANTILES, a file that receives the latency
+ * distribution ("quantile microseconds" lines) for a plot.
  */
 #include "bench.h"
 
@@ -182,6 +187,15 @@ static void rate(wh_dispatcher *d, const char *kind, int threads, int batch, lon
   bench_result("emits_per_s", (double)emitted / elapsed);
   quantiles("", all, total);
   bench_result("cpu_us_per_emit", cpu / (double)emitted * 1e6);
+  const char *qfile = getenv("WH_BENCH_QUANTILES");
+  FILE *qf = qfile ? fopen(qfile, "w") : NULL;
+  /* 0.01 .. 0.99, then finer in the tail: 0.991 .. 0.999, 0.9991 .. 0.9999. */
+  for (int i = 1; qf && i <= 117; i++) {
+    double q = i <= 99 ? i / 100.0 : i <= 108 ? 0.99 + (i - 99) / 1000.0 : 0.999 + (i - 108) / 10000.0;
+    fprintf(qf, "%.4f %.3f\n", q, bench_quantile_sorted(all, (size_t)total, q) * 1e6);
+  }
+  if (qf)
+    fclose(qf);
   free(all);
 }
 
@@ -214,14 +228,17 @@ int main(int argc, char **argv)
   if (path)
     remove_files(path);
 
+  const char *live = getenv("WH_BENCH_EMIT_URL");
   bench_hole hole;
-  bench_hole_open(&hole);
   char url[128];
-  snprintf(url, sizeof url, "http://127.0.0.1:%u/hang", hole.port);
+  if (!live) {
+    bench_hole_open(&hole);
+    snprintf(url, sizeof url, "http://127.0.0.1:%u/hang", hole.port);
+  }
   wh_registry *reg = bench_registry(store);
-  bench_endpoint(reg, "bench", url, NULL, NULL);
+  bench_endpoint(reg, "bench", live ? live : url, NULL, NULL);
   wh_dispatcher *d = bench_dispatcher(reg, 0, NULL);
-  if (wh_dispatcher_set_int(d, WH_OPT_MAX_IN_FLIGHT, 1))
+  if (!live && wh_dispatcher_set_int(d, WH_OPT_MAX_IN_FLIGHT, 1))
     bench_die("WH_OPT_MAX_IN_FLIGHT");
   bench_start(d);
   if (scrape_ms)

@@ -8,6 +8,7 @@
  *   raw_curl URL BODY_FILE THREADS SECONDS
  *
  * Prints "RESULT requests_per_s N": 2xx answers per second over all threads.
+ * With WH_BENCH_CA set (a PEM file), https URLs are verified against it.
  */
 #include <curl/curl.h>
 
@@ -63,6 +64,8 @@ static void *post_loop(void *arg)
   curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 15000L);
   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard);
   curl_easy_setopt(e, CURLOPT_ERRORBUFFER, p->error);
+  if (getenv("WH_BENCH_CA"))
+    curl_easy_setopt(e, CURLOPT_CAINFO, getenv("WH_BENCH_CA"));
   pthread_barrier_wait(&go);
   double until = now_s() + seconds;
   while (now_s() < until) {

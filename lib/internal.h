@@ -171,17 +171,19 @@ typedef struct {
 } wh__ep_settings;
 
 typedef struct wh__endpoint {
+  /* What routing reads of every candidate endpoint, first, in one cache line:
+     an emit of a tenant met in no cache yet pays fewer misses. */
   atomic_int refs;
+  int enabled;
+  char **filters;
+  size_t nfilters;
   char id[WH_ID_MAX];
   char *tenant;            /* the owning tenant; NULL: a platform endpoint */
   char *name, *url, *description, *disabled_reason;
-  int enabled;
   int64_t created_ms;
   int64_t enabled_ms;      /* when it was last enabled (or loaded): failures before it do not count */
   uint64_t generation;     /* changes with every modification */
   uint64_t seq;            /* the registry's order: increasing in the order they were added */
-  char **filters;
-  size_t nfilters;
   char **headers;          /* "Name: value", ready for the wire */
   size_t nheaders;
   wh__secret *secrets;     /* newest first */

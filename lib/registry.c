@@ -43,10 +43,11 @@
 
 /* The endpoints of one tenant (or of the platform), in the order they were added. */
 typedef struct tgroup {
-  char *tenant; /* NULL: the platform's */
+  size_t hash;  /* of the tenant: compared before the tenant itself */
   wh__endpoint **eps;
   size_t n, cap;
   struct tgroup *hnext;
+  char *tenant; /* NULL: the platform's */
 } tgroup;
 
 /* Something to tell when deliveries were queued outside emit (replay, a test
@@ -312,8 +313,9 @@ static tgroup *group_find(wh_registry *reg, const char *tenant)
     return &reg->platform;
   if (!reg->groups_cap)
     return NULL;
-  for (tgroup *g = reg->groups[group_slot(reg, tenant)]; g; g = g->hnext)
-    if (strcmp(g->tenant, tenant) == 0)
+  size_t h = wh__hash_str(tenant);
+  for (tgroup *g = reg->groups[h & (reg->groups_cap - 1)]; g; g = g->hnext)
+    if (g->hash == h && strcmp(g->tenant, tenant) == 0)
       return g;
   return NULL;
 }
@@ -330,7 +332,7 @@ static int groups_grow(wh_registry *reg)
   for (size_t i = 0; i < old; i++) {
     for (tgroup *g = prev[i], *next; g; g = next) {
       next = g->hnext;
-      size_t b = group_slot(reg, g->tenant);
+      size_t b = g->hash & (cap - 1);
       g->hnext = t[b];
       t[b] = g;
     }
@@ -351,6 +353,7 @@ static tgroup *group_get(wh_registry *reg, const char *tenant)
     free(g);
     return NULL;
   }
+  g->hash = wh__hash_str(tenant);
   size_t b = group_slot(reg, tenant);
   g->hnext = reg->groups[b];
   reg->groups[b] = g;

@@ -20,14 +20,27 @@ WEBHOOK_DEPS=(
   postgresql      # a server for the postgresql:// store tests
   prometheus      # promtool: test_stats checks the metrics text with `promtool check metrics`
   valgrind
+  # The bindings' tests (bindings/): the Python package is built offline with
+  # Debian's setuptools and wheel into a venv (mypy checks its type hints); the Node one needs node and npm
+  # (bindings/node/setup.sh installs its npm packages).
+  python3 python3-setuptools python3-wheel python3-venv python3-pip python3-mypy
+  nodejs npm
 )
 
-# Print the packages of WEBHOOK_DEPS that are not installed, one a line.
+# Print the packages of WEBHOOK_DEPS that are not installed, one a line. A name
+# that an installed package provides counts as installed: a machine whose
+# nodejs comes from elsewhere (NodeSource's provides npm and conflicts with
+# Debian's npm) has what npm is wanted for.
 webhook_missing_deps() {
-  local p
+  local p provided
+  provided=$(dpkg-query -W -f='${Status}\t${Provides}\n' 2>/dev/null |
+    awk -F'\t' '$1 == "install ok installed" { print $2 }' | tr ',' '\n' |
+    sed -e 's/([^)]*)//' -e 's/^ *//' -e 's/ *$//')
   for p in "${WEBHOOK_DEPS[@]}"; do
     # No pipe into grep -q here: under pipefail that races (SIGPIPE) and lies.
-    [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" = "install ok installed" ] || echo "$p"
+    [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" = "install ok installed" ] && continue
+    grep -qxF -- "$p" <<<"$provided" && continue
+    echo "$p"
   done
 }
 

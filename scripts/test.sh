@@ -13,6 +13,8 @@ cd "$root"
 # shellcheck source=scripts/deps.sh
 source scripts/deps.sh
 webhook_install_deps
+# The Node binding's npm packages (pinned in its package-lock.json).
+bash bindings/node/setup.sh
 
 build=${WEBHOOK_BUILD_DIR:-build}
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWEBHOOK_BUILD_TESTS=ON "$@"

@@ -41,9 +41,10 @@ typedef struct mdlv {
   struct mdlv *next_in_msg;
   struct mdlv *hnext;                /* by id */
   struct mdlv *unc_prev, *unc_next;  /* pending and unclaimed */
-  int in_unc;
-  int ordered;                       /* to an ordered endpoint: one at a time per resource */
-  struct mchain *chain;              /* while ordered and pending: its resource's chain */
+  unsigned in_unc : 1;
+  unsigned ordered : 1;              /* to an ordered endpoint: one at a time per resource */
+  unsigned in_chain : 1;             /* while ordered and pending: in its resource's chain (no
+                                        pointer to it: every pending delivery would pay for it) */
 } mdlv;
 
 /* The pending deliveries of one resource to one ordered endpoint, oldest
@@ -235,6 +236,7 @@ static int chains_grow(mstore *s)
 }
 
 static mdlv *chain_head(const mchain *c) { return c->n ? c->v[c->first] : NULL; }
+static mchain *chain_of(mstore *s, const mdlv *d);
 
 /* Whether claim may take d: pending, unclaimed and, when ordered, the oldest
    of its chain with none of the chain claimed. Puts it in or out of the list
@@ -242,8 +244,9 @@ static mdlv *chain_head(const mchain *c) { return c->n ? c->v[c->first] : NULL; 
 static void refresh_avail(mstore *s, mdlv *d)
 {
   int ok = d->state == WH__DLV_PENDING && !d->claimed;
-  if (ok && d->chain)
-    ok = chain_head(d->chain) == d && d->chain->claimed == 0;
+  mchain *c = ok ? chain_of(s, d) : NULL;
+  if (c)
+    ok = chain_head(c) == d && c->claimed == 0;
   if (ok)
     unc_add(s, d);
   else
@@ -271,19 +274,37 @@ static void chain_drop_if_empty(mstore *s, mchain *c)
   free(c);
 }
 
+/* d's chain (found by its key), or NULL. */
+static mchain *chain_find(mstore *s, const mdlv *d, char *key, size_t *klen, size_t *hash)
+{
+  size_t kl = chain_key(d, key, WH_ID_MAX + 1100);
+  if (!kl)
+    return NULL;
+  size_t h = chain_hash(key, kl);
+  *klen = kl;
+  *hash = h;
+  for (mchain *c = s->chain_cap ? s->chains[h & (s->chain_cap - 1)] : NULL; c; c = c->hnext)
+    if (c->klen == kl && memcmp(c->key, key, kl) == 0)
+      return c;
+  return NULL;
+}
+
+static mchain *chain_of(mstore *s, const mdlv *d)
+{
+  char key[WH_ID_MAX + 1100];
+  size_t kl, h;
+  return d->in_chain ? chain_find(s, d, key, &kl, &h) : NULL;
+}
+
 /* Put pending, ordered d into its chain, in id order. 0 without memory (d then
    goes unordered rather than be lost). */
 static int chain_insert(mstore *s, mdlv *d)
 {
   char key[WH_ID_MAX + 1100];
-  size_t kl = chain_key(d, key, sizeof key);
+  size_t kl = 0, h = 0;
+  mchain *c = chain_find(s, d, key, &kl, &h);
   if (!kl)
     return 0;
-  size_t h = chain_hash(key, kl);
-  mchain *c = NULL;
-  for (c = s->chain_cap ? s->chains[h & (s->chain_cap - 1)] : NULL; c; c = c->hnext)
-    if (c->klen == kl && memcmp(c->key, key, kl) == 0)
-      break;
   if (!c) {
     if ((s->nchains + 1) * 2 > s->chain_cap && !chains_grow(s) && !s->chain_cap)
       return 0;
@@ -318,7 +339,7 @@ static int chain_insert(mstore *s, mdlv *d)
   memmove(c->v + c->first + at + 1, c->v + c->first + at, (c->n - at) * sizeof *c->v);
   c->v[c->first + at] = d;
   c->n++;
-  d->chain = c;
+  d->in_chain = 1;
   if (d->claimed)
     c->claimed++;
   refresh_chain(s, c);
@@ -328,7 +349,7 @@ static int chain_insert(mstore *s, mdlv *d)
 /* d leaves its chain (it finished); the next one may go. */
 static void chain_remove(mstore *s, mdlv *d)
 {
-  mchain *c = d->chain;
+  mchain *c = chain_of(s, d);
   if (!c)
     return;
   size_t i = 0;
@@ -344,7 +365,7 @@ static void chain_remove(mstore *s, mdlv *d)
   }
   if (d->claimed)
     c->claimed--;
-  d->chain = NULL;
+  d->in_chain = 0;
   if (c->n)
     refresh_chain(s, c);
   else
@@ -354,11 +375,12 @@ static void chain_remove(mstore *s, mdlv *d)
 /* d's claim changes to owner (0: unclaimed), keeping its chain's count. */
 static void set_claimed(mstore *s, mdlv *d, int64_t owner)
 {
-  if (d->chain)
-    d->chain->claimed += (owner != 0) - (d->claimed != 0);
+  mchain *c = chain_of(s, d);
+  if (c)
+    c->claimed += (owner != 0) - (d->claimed != 0);
   d->claimed = owner;
-  if (d->chain)
-    refresh_chain(s, d->chain);
+  if (c)
+    refresh_chain(s, c);
   else
     refresh_avail(s, d);
 }
@@ -366,7 +388,7 @@ static void set_claimed(mstore *s, mdlv *d, int64_t owner)
 /* d is pending and unclaimed again (new, released, replayed): where claim finds it. */
 static void make_available(mstore *s, mdlv *d)
 {
-  if (d->ordered && !d->chain && chain_insert(s, d))
+  if (d->ordered && !d->in_chain && chain_insert(s, d))
     return;
   refresh_avail(s, d);
 }
@@ -640,7 +662,7 @@ static int m_claim(wh__store *base, int64_t owner, int64_t horizon_ms, size_t ma
         continue;
       set_claimed(s, d, owner); /* out of the list; its chain waits for it */
       st[k] = d->st;
-      st[k].ordered = d->chain != NULL;
+      st[k].ordered = d->in_chain;
       wh__msg_ref(d->msg->m);
       ms[k++] = d->msg->m;
     }
