@@ -407,6 +407,29 @@ static void breaker(void)
   CHECK_INT(num(e, "delivered"), 4);
   cJSON_Delete(e);
   cJSON_Delete(t);
+
+  /* Open again, and then the endpoint is disabled (its probe meets a 410):
+     a disabled endpoint's breaker no longer counts as open. */
+  rcv_spec fail4 = {.kind = RCV_REPLY, .status = 500, .times = 4};
+  rcv_script(R, "/brk", &fail4);
+  rcv_script_reply(R, "/brk", 410, NULL, NULL);
+  for (int i = 0; i < 4; i++)
+    CHECK_OK(wh_dispatcher_emit(d, h_person_event(NULL, NULL), NULL, 0));
+  CHECK(h_wait(&log, id, WH_RETRYING, 8, 10000));
+  t = stats(d);
+  CHECK_INT(num(t, "breakers_open"), 1);
+  cJSON_Delete(t);
+  CHECK(h_wait(&log, id, WH_FAILED, 4, 10000));
+  CHECK_OK(wh_dispatcher_drain(d, 10000));
+  e = ep_stats(d, id);
+  t = stats(d);
+  CHECK(cJSON_IsFalse(cJSON_GetObjectItem(e, "enabled")));
+  CHECK_STR(str(e, "disabled_reason"), "410 Gone");
+  CHECK_STR(str(e, "breaker"), "closed");
+  CHECK_INT(num(t, "breakers_open"), 0);
+  CHECK_INT(num(t, "endpoints_disabled"), 1);
+  cJSON_Delete(e);
+  cJSON_Delete(t);
   wh_dispatcher_free(d);
   wh_registry_free(reg);
   h_log_free(&log);

@@ -814,10 +814,20 @@ static void decide(wh_dispatcher *d, wh__delivery *dl, const wh__outcome *out, i
   v->next_ms = now + wh__next_delay(&in);
 }
 
+/* A disabled or removed endpoint's breaker no longer says anything: it
+   starts closed if the endpoint comes back (and stops counting as open). */
+static void breaker_reset_locked(wh_dispatcher *d, wh__epq *q)
+{
+  if (q->breaker.state != WH__BREAKER_CLOSED)
+    d->stats.breakers_open--;
+  memset(&q->breaker, 0, sizeof q->breaker);
+}
+
 /* Fail every queued delivery of an endpoint that was just disabled. Caller
    holds mu; the failed ones are moved to *out for reporting outside it. */
 static void drain_disabled_locked(wh_dispatcher *d, wh__epq *q, wh__delivery **out)
 {
+  breaker_reset_locked(d, q);
   while (q->ready) {
     wh__delivery *dl = ready_pop(d, q);
     dl->next = *out;
@@ -1144,6 +1154,7 @@ static void start(worker *w, wh__delivery *dl)
     d->in_flight--;
     w->in_flight--;
     reporting_locked(d, dl->q);
+    breaker_reset_locked(d, dl->q);
     requeue(d, dl->q, wh__now_ms());
     pthread_mutex_unlock(&d->mu);
     fail_list(d, dl, ep ? "endpoint disabled" : "endpoint removed");
