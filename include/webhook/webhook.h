@@ -815,7 +815,8 @@ WH_EXTERN int wh_endpoint_send_test(wh_registry *reg, const char *endpoint_id, c
  *   (WH_OPT_RESULT_QUEUE).
  * - "endpoints_enabled", "endpoints_disabled": the registry's endpoints now,
  *   of every tenant.
- * - "breakers_open": endpoints whose circuit breaker is open or half-open.
+ * - "breakers_open": endpoints whose circuit breaker is open or half-open
+ *   (disabling or removing an endpoint resets its breaker).
  *
  * The figures are one consistent snapshot. in_flight + due + scheduled are
  * the pending deliveries this dispatcher holds, and
