@@ -133,7 +133,7 @@ static void levels(int max_level)
       {"retries given up: HTTP 500", dead, WH_LOG_WARN},
       {"circuit breaker opened", dead, WH_LOG_WARN},
       {"circuit breaker closed", dead, WH_LOG_INFO},
-      {"disabled: 410 Gone", gone, WH_LOG_WARN},
+      {"(\"gone\") disabled: 410 Gone", gone, WH_LOG_WARN},
       {"dispatcher stopped", NULL, WH_LOG_INFO},
   };
   for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
@@ -304,7 +304,7 @@ static void no_secrets(void)
     dump(&b);
   CHECK(b.n > 20);
   /* The run did say what happened (so the scan below is not of silence). */
-  CHECK(level_of(&b, "disabled: 410 Gone", gone) == WH_LOG_WARN);
+  CHECK(level_of(&b, "(\"gone\") disabled: 410 Gone", gone) == WH_LOG_WARN);
   CHECK(level_of(&b, "retries given up", proxied) == WH_LOG_WARN);
   CHECK(level_of(&b, "circuit breaker opened", bad) == WH_LOG_WARN);
   CHECK(level_of(&b, "test event", bad) == WH_LOG_INFO);
