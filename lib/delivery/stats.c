@@ -119,16 +119,22 @@ static int take(wh__buf *b, char **out)
   return *out ? WH_OK : wh__oom();
 }
 
+/* The totals, for a call that writes its text to *out (set to NULL first). */
+static int snapshot(wh_dispatcher *d, char **out, const char *what, wh__stats_totals *t)
+{
+  if (out)
+    *out = NULL;
+  else if (d)
+    return wh__fail(WH_EINVAL, "%s must not be NULL", what);
+  return wh__dispatcher_totals(d, t);
+}
+
 int wh_dispatcher_stats_json(wh_dispatcher *d, char **json_out)
 {
-  if (json_out)
-    *json_out = NULL;
   wh__stats_totals t;
-  int rc = wh__dispatcher_totals(d, &t);
+  int rc = snapshot(d, json_out, "stats: json_out", &t);
   if (rc)
     return rc;
-  if (!json_out)
-    return wh__fail(WH_EINVAL, "stats: json_out must not be NULL");
   wh__buf b = {0};
   putf(&b,
        "{\"emitted\":%llu,\"delivered\":%llu,\"failed\":%llu,\"retrying\":%llu,\"attempts\":%llu,"
@@ -224,14 +230,10 @@ static void duration_histogram(wh__buf *b, const wh__counters *c)
 
 int wh_dispatcher_metrics_text(wh_dispatcher *d, char **text_out)
 {
-  if (text_out)
-    *text_out = NULL;
   wh__stats_totals t;
-  int rc = wh__dispatcher_totals(d, &t);
+  int rc = snapshot(d, text_out, "metrics: text_out", &t);
   if (rc)
     return rc;
-  if (!text_out)
-    return wh__fail(WH_EINVAL, "metrics: text_out must not be NULL");
   const wh__counters *c = &t.c;
   wh__buf b = {0};
   metric_one(&b, "webhook_deliveries_emitted_total", "counter",
