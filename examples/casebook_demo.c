@@ -31,6 +31,7 @@
 
 typedef struct {
   const char *name, *tenant, *path;
+  char id[WH_ID_MAX];  /* its endpoint */
   char secret[128]; /* shared with the sender out of band, as in the admin screen */
   int received, verified, foreign;
 } customer;
@@ -205,6 +206,7 @@ static int admin_setup(wh_registry *reg, customer *cu, unsigned port)
   }
   TRY(wh_endpoint_subscribe(view, id, "people.*"));
   TRY(wh_endpoint_secret(view, id, cu->secret, sizeof cu->secret));
+  memcpy(cu->id, id, sizeof cu->id);
   TRY(wh_endpoint_get_json(view, id, &json));
   printf("%s registered: %s\n", cu->name, json);
   wh_free(json);
@@ -282,6 +284,17 @@ int main(int argc, char **argv)
   if (rc == WH_OK)
     wh_free(json);
   wh_registry_free(acme_view);
+
+  /* What the operator's dashboard shows (and a Prometheus scrape would read
+     with wh_dispatcher_metrics_text): the totals, and each customer's endpoint. */
+  TRY(wh_dispatcher_stats_json(d, &json));
+  printf("\n--- stats: %s\n", json);
+  wh_free(json);
+  for (int i = 0; i < 2; i++) {
+    TRY(wh_dispatcher_endpoint_stats_json(d, rx.c[i]->id, &json));
+    printf("--- %s's endpoint: %s\n", rx.c[i]->name, json);
+    wh_free(json);
+  }
   TRY(wh_dispatcher_stop(d, 5000));
 
   pthread_mutex_lock(&rx.mu);

@@ -204,31 +204,6 @@ int wh_endpoint_recover(wh_registry *reg, const char *endpoint_id, int64_t since
   return rc;
 }
 
-/* The test event's envelope: webhook.TEST about the endpoint, of its tenant. */
-static int test_body(const wh__endpoint *ep, char **json)
-{
-  cJSON *res = cJSON_CreateObject();
-  cJSON_AddStringToObject(res, "endpoint_id", ep->id);
-  cJSON_AddStringToObject(res, "endpoint_name", ep->name);
-  char *text = res ? cJSON_PrintUnformatted(res) : NULL;
-  cJSON_Delete(res);
-  if (!text)
-    return wh__oom();
-  wh_event *ev = NULL;
-  int rc = wh_event_new(&ev, "webhook", "TEST");
-  if (!rc)
-    rc = wh_event_set_resource_json(ev, text);
-  if (!rc)
-    rc = wh_event_set_tenant_id(ev, ep->tenant);
-  if (!rc)
-    rc = wh_event_set_resource_id(ev, ep->id);
-  if (!rc)
-    rc = wh_event_to_json(ev, json);
-  wh_event_free(ev);
-  free(text);
-  return rc;
-}
-
 int wh_endpoint_send_test(wh_registry *reg, const char *endpoint_id, char *msg_id_out, size_t len)
 {
   if (!reg || !endpoint_id)
@@ -246,7 +221,7 @@ int wh_endpoint_send_test(wh_registry *reg, const char *endpoint_id, char *msg_i
   wh__msg *m = NULL;
   int rc = can_queue(reg, "test event");
   if (!rc)
-    rc = test_body(ep, &body);
+    rc = wh__endpoint_event_json(ep, "TEST", NULL, NULL, &body);
   if (!rc)
     rc = wh__make_id("msg_", id);
   if (!rc && !(m = wh__msg_new(id, "webhook.TEST", body, strlen(body), wh__now_ms())))

@@ -166,6 +166,41 @@ int wh_event_to_json(const wh_event *ev, char **json_out)
   return *json_out ? WH_OK : wh__oom();
 }
 
+int wh__endpoint_event_json(const wh__endpoint *ep, const char *event_type, const char *reason, const char *msg_id,
+                            char **json)
+{
+  wh__buf b = {0};
+  wh__buf_puts(&b, "{\"endpoint_id\":");
+  wh__buf_json_str(&b, ep->id);
+  wh__buf_puts(&b, ",\"endpoint_name\":");
+  wh__buf_json_str(&b, ep->name);
+  if (reason) {
+    wh__buf_puts(&b, ",\"reason\":");
+    wh__buf_json_str(&b, reason);
+  }
+  if (msg_id) {
+    wh__buf_puts(&b, ",\"message_id\":");
+    wh__buf_json_str(&b, msg_id);
+  }
+  wh__buf_putc(&b, '}');
+  char *resource = wh__buf_take(&b);
+  if (!resource)
+    return wh__oom();
+  wh_event *ev = NULL;
+  int rc = wh_event_new(&ev, "webhook", event_type);
+  if (!rc)
+    rc = wh_event_set_resource_json(ev, resource);
+  if (!rc)
+    rc = wh_event_set_tenant_id(ev, ep->tenant);
+  if (!rc)
+    rc = wh_event_set_resource_id(ev, ep->id);
+  if (!rc)
+    rc = wh_event_to_json(ev, json);
+  wh_event_free(ev);
+  free(resource);
+  return rc;
+}
+
 void wh__event_type(const wh_event *ev, char *out, size_t len)
 {
   snprintf(out, len, "%s.%s", ev->resource_type, ev->event_type);
@@ -213,6 +248,14 @@ int wh__pattern_match(const char *pattern, const char *type)
     return 0;
   return part_match(pattern, (size_t)(pd - pattern), type, (size_t)(td - type)) &&
          part_match(pd + 1, strlen(pd + 1), td + 1, strlen(td + 1));
+}
+
+int wh__pattern_names(const char *pattern, const char *type)
+{
+  const char *pd = strchr(pattern, '.'), *td = strchr(type, '.');
+  /* The type's first part is a name: a pattern's "*" never equals it. */
+  return pd && td && pd - pattern == td - type && memcmp(pattern, type, (size_t)(td - type)) == 0 &&
+         wh__pattern_match(pattern, type);
 }
 
 const char *wh__event_tenant(const wh_event *ev) { return ev->tenant_id; }

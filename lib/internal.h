@@ -143,6 +143,9 @@ const char *wh__event_tenant(const wh_event *ev);
 /* Does pattern match the event type "rtype.etype"? Patterns are validated. */
 int wh__pattern_valid(const char *pattern);
 int wh__pattern_match(const char *pattern, const char *type);
+/* Does pattern match type and name its resource type literally ("webhook.*",
+   "webhook.TEST"; not "*" nor "*.TEST")? For the operational events. */
+int wh__pattern_names(const char *pattern, const char *type);
 
 /* ---- registry (registry.c) ---------------------------------------------------------- */
 
@@ -218,7 +221,16 @@ int wh__check_pattern(const char *pattern);
    file is read), without changing anything. */
 int wh__check_setting_int(int setting, long value);
 int wh__check_setting_str(int setting, const char *value);
-/* Disable an endpoint with a reason (used by the dispatcher). */
+/* How many endpoints are enabled and disabled (the root's, whatever reg is). */
+void wh__registry_counts(wh_registry *reg, size_t *enabled, size_t *disabled);
+/* event.c: an event of the library's own about ep (webhook.TEST, the
+   operational events): resource_type "webhook", resource {"endpoint_id",
+   "endpoint_name","reason","message_id"} (reason, msg_id: NULL leaves them
+   out), ep's tenant, resource_id its id. The envelope into *json. */
+int wh__endpoint_event_json(const wh__endpoint *ep, const char *event_type, const char *reason, const char *msg_id,
+                            char **json);
+/* Disable an endpoint with a reason (used by the dispatcher): WH_OK when this
+   call disabled it, WH_ESTATE when it was disabled already. */
 int wh__registry_disable(wh_registry *reg, const char *id, const char *reason);
 
 struct wh__store;

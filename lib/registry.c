@@ -69,6 +69,7 @@ struct wh_registry {
   pthread_rwlock_t lock;
   wh__endpoint **eps; /* in the order they were added */
   size_t n, cap;
+  size_t ndisabled;   /* of them disabled (for the stats) */
   wh__endpoint **index; /* open addressing by id hash; size is a power of two */
   size_t index_cap;
   tgroup platform;
@@ -434,6 +435,7 @@ static void replace(wh_registry *reg, wh__endpoint *old, wh__endpoint *ep)
   tgroup *g = group_find(reg, old->tenant);
   ep->generation = ++reg->generation;
   reg->eps[position(reg->eps, reg->n, old)] = ep;
+  reg->ndisabled = reg->ndisabled + !ep->enabled - !old->enabled; /* old is counted: no wrap */
   reg->index[index_find(reg, old->id)] = ep;
   if (g)
     g->eps[position(g->eps, g->n, old)] = ep;
@@ -460,6 +462,7 @@ static int append(wh_registry *reg, wh__endpoint *ep)
   ep->generation = ++reg->generation;
   ep->seq = ++reg->seq;
   reg->eps[reg->n++] = ep;
+  reg->ndisabled += !ep->enabled;
   reg->index[index_find(reg, ep->id)] = ep;
   g->eps[g->n++] = ep;
   return WH_OK;
@@ -508,6 +511,7 @@ static int refresh(wh_registry *reg)
   set_release(reg);
   reg->eps = fresh.eps;
   reg->n = fresh.n;
+  reg->ndisabled = fresh.ndisabled;
   reg->cap = fresh.cap;
   reg->index = fresh.index;
   reg->index_cap = fresh.index_cap;
@@ -891,6 +895,7 @@ int wh_endpoint_remove(wh_registry *reg, const char *id)
     size_t pos = position(root->eps, root->n, ep);
     memmove(root->eps + pos, root->eps + pos + 1, (root->n - pos - 1) * sizeof *root->eps);
     root->n--;
+    root->ndisabled -= !ep->enabled;
     root->generation++;
     index_delete(root, index_find(root, id));
     group_remove(root, ep);
@@ -972,12 +977,15 @@ int wh_endpoint_set_description(wh_registry *reg, const char *id, const char *de
 typedef struct {
   int enabled;
   const char *reason;
+  int if_enabled; /* only an enabled endpoint: WH_ESTATE for one disabled already */
 } enable_arg;
 
 static int change_enabled(wh_registry *root, wh__endpoint *ep, const void *arg)
 {
   const enable_arg *a = arg;
   char *reason = NULL;
+  if (a->if_enabled && !ep->enabled)
+    return wh__fail(WH_ESTATE, "endpoint \"%.64s\": disabled already", ep->id);
   if (!a->enabled && a->reason && !(reason = wh__strdup(a->reason)))
     return wh__oom();
   free(ep->disabled_reason);
@@ -990,13 +998,13 @@ static int change_enabled(wh_registry *root, wh__endpoint *ep, const void *arg)
 
 int wh_endpoint_set_enabled(wh_registry *reg, const char *id, int enabled)
 {
-  enable_arg a = {enabled != 0, NULL};
+  enable_arg a = {enabled != 0, NULL, 0};
   return modify(reg, id, change_enabled, &a);
 }
 
 int wh__registry_disable(wh_registry *reg, const char *id, const char *reason)
 {
-  enable_arg a = {0, reason};
+  enable_arg a = {0, reason, 1};
   return modify(reg, id, change_enabled, &a);
 }
 
@@ -1336,6 +1344,16 @@ static size_t match_group(const tgroup *g, const char *type, wh__endpoint **v, s
     }
   }
   return k;
+}
+
+void wh__registry_counts(wh_registry *reg, size_t *enabled, size_t *disabled)
+{
+  reg = root_of(reg);
+  refresh(reg); /* on failure: the endpoints we have */
+  pthread_rwlock_rdlock(&reg->lock);
+  *disabled = reg->ndisabled;
+  *enabled = reg->n - reg->ndisabled;
+  pthread_rwlock_unlock(&reg->lock);
 }
 
 int wh__registry_match(wh_registry *reg, const char *tenant, const char *type, wh__endpoint ***out, size_t *n)

@@ -18,6 +18,7 @@ WEBHOOK_DEPS=(
   # dpkg-architecture, file for CPack, fakeroot for dpkg --root as an ordinary user.
   dpkg-dev file fakeroot
   postgresql      # a server for the postgresql:// store tests
+  prometheus      # promtool: test_stats checks the metrics text with `promtool check metrics`
   valgrind
   # The bindings' tests (bindings/): the Python package is built offline with
   # Debian's setuptools and wheel into a venv (mypy checks its type hints); the Node one needs node and npm

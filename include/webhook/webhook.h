@@ -759,57 +759,170 @@ WH_EXTERN int wh_endpoint_send_test(wh_registry *reg, const char *endpoint_id, c
 /**
  * @defgroup observability Stats, metrics and logs
  * Seeing what happens: totals, per-endpoint figures, Prometheus metrics, log
- * messages.
+ * messages, and operational events.
+ *
+ * Every function here may be called from any thread, at any time, also from a
+ * callback; before wh_dispatcher_start() the figures are zeros, after
+ * wh_dispatcher_stop() they stay as they were. A call copies the dispatcher's
+ * counters under its lock, as long as a copy of a few hundred bytes takes,
+ * and does everything else (the registry's counts, the text) outside it: a
+ * scrape never makes an emit or a worker wait longer than that copy.
+ *
+ * Operational events: the dispatcher itself emits events of resource_type
+ * "webhook" about endpoints, through the same machinery as any event (signed,
+ * retried, in the attempt log, durable with a durable store):
+ * "webhook.ENDPOINT_DISABLED" (it disabled an endpoint: 410 Gone, or failing
+ * for WH_OPT_DISABLE_AFTER_MS), "webhook.ATTEMPT_EXHAUSTED" (a delivery ended
+ * failed after its attempts), "webhook.ENDPOINT_FAILING" (its circuit breaker
+ * opened), "webhook.ENDPOINT_RECOVERED" (it closed again). The resource is
+ * {"endpoint_id","endpoint_name","reason","message_id"} (message_id: the
+ * message whose attempt caused it), resource_id the endpoint's id, tenant_id
+ * the endpoint's: they go to that tenant's endpoints and to platform
+ * endpoints only. Only endpoints with a filter that names "webhook"
+ * explicitly receive them ("webhook.*", "webhook.ENDPOINT_DISABLED"); "*",
+ * "*.ENDPOINT_DISABLED" and no filter do not. None is sent about an endpoint
+ * to that endpoint itself. None is made about an operational event's own
+ * delivery or a test event's (wh_endpoint_send_test()), and
+ * "webhook.ATTEMPT_EXHAUSTED" is bounded per endpoint (see the guide), so
+ * that a failing endpoint cannot set off a storm.
  * @{
  */
 
 /**
- * Totals since start, as JSON numbers: {"emitted","delivered","failed",
- * "retrying","attempts","in_flight","due","scheduled","results_dropped",
- * "endpoints_enabled","endpoints_disabled","breakers_open"}. "emitted" counts
- * deliveries created (one per matching endpoint), "delivered" and "failed"
- * deliveries finished, "retrying" attempts that scheduled another.
+ * This dispatcher's totals since wh_dispatcher_start(), as a JSON object of
+ * numbers, in this order:
+ * - "emitted": deliveries created by this dispatcher's emits
+ *   (wh_dispatcher_emit(), wh_dispatcher_emit_batch(), wh_emit(), its
+ *   operational events): one per endpoint an event goes to.
+ * - "delivered", "failed": deliveries that ended: delivered, or failed for
+ *   good (attempts used up, 410 Gone, refused by the network policy, their
+ *   endpoint disabled or removed while they waited). These count every
+ *   delivery this dispatcher ended, also those it did not emit: replays,
+ *   recoveries, test events, and with a durable store work left by an
+ *   earlier run, written to the PostgreSQL outbox or emitted by another
+ *   process.
+ * - "retrying": attempts that failed and scheduled another.
+ * - "attempts": attempts made (each request, and each that could not even
+ *   start); the sum of the attempt numbers the results end with.
+ * - "in_flight": deliveries being attempted now, or whose outcome is being
+ *   recorded and reported.
+ * - "due": deliveries held in memory that are due and wait for a free slot,
+ *   a token of their endpoint's rate limit, or its open breaker.
+ * - "scheduled": deliveries that wait for a later time (a retry's delay),
+ *   held in memory; with the memory store also those of an ordered endpoint
+ *   (WH_EP_ORDERED) waiting for an earlier one of their resource.
+ * - "results_dropped": outcomes dropped from a full result queue
+ *   (WH_OPT_RESULT_QUEUE).
+ * - "endpoints_enabled", "endpoints_disabled": the registry's endpoints now,
+ *   of every tenant.
+ * - "breakers_open": endpoints whose circuit breaker is open or half-open
+ *   (disabling or removing an endpoint resets its breaker).
+ *
+ * The figures are one consistent snapshot. in_flight + due + scheduled are
+ * the pending deliveries this dispatcher holds, and
+ * emitted = delivered + failed + in_flight + due + scheduled
+ * holds exactly while everything it ended was emitted by it and nothing waits
+ * on disk: always with the memory store (short of replays and test events).
+ * A durable store keeps work on disk that is in none of these figures until a
+ * worker loads it, shortly before it is due: deliveries beyond the 20,000 a
+ * dispatcher holds in memory, retries more than a minute ahead, deliveries
+ * of an ordered endpoint waiting for their turn, and what is left at
+ * wh_dispatcher_stop().
  * @param d        the dispatcher.
  * @param json_out receives text to release with wh_free().
+ * @return WH_OK; WH_EINVAL when an argument is NULL.
  */
 WH_EXTERN int wh_dispatcher_stats_json(wh_dispatcher *d, char **json_out);
 
 /**
- * One endpoint: {"endpoint_id","tenant_id","enabled","disabled_reason",
- * "in_flight","window","breaker":"closed|open|half_open","due","scheduled",
- * "delivered","failed","last_http_status","last_error","last_attempt_at",
- * "latency_ms":{"p50","p99"}}.
- * @return WH_ENOTFOUND for an endpoint the registry does not have.
+ * One endpoint's figures, as a JSON object in this order:
+ * "endpoint_id"; "tenant_id" (text, or null for a platform endpoint);
+ * "enabled" (true/false) and "disabled_reason" (text or null), as the
+ * registry has them now; "in_flight", "due", "scheduled" (as in
+ * wh_dispatcher_stats_json(), for this endpoint); "window" (the requests it
+ * may have at once now: its adaptive limit, which starts at 2, grows by one
+ * with each success up to WH_OPT_MAX_PER_ENDPOINT and drops to one on a
+ * timeout or refused connection); "breaker" ("closed", "open", or
+ * "half_open": its cooldown is over and the next request is a probe);
+ * "delivered", "failed" (its deliveries that ended since start);
+ * "last_http_status" (of its last attempt, 0 for no response),
+ * "last_error" (of its last attempt, null when it succeeded),
+ * "last_attempt_at" (when the last attempt started,
+ * "2024-03-26T18:53:16.818Z", or null); "latency_ms": {"p50","p99"}, the
+ * median and 99th percentile of the durations of its last 128 attempts, in
+ * whole milliseconds (0 before any).
+ * An endpoint that this dispatcher has not had work for yet shows zeros
+ * (window: 2, breaker: "closed"), with enabled and tenant_id from the registry.
+ * @param d           the dispatcher.
+ * @param endpoint_id the endpoint (of any tenant).
+ * @param json_out    receives text to release with wh_free().
+ * @return WH_OK; WH_ENOTFOUND for an endpoint the registry does not have
+ *         (also one removed since, whose figures are in the totals only);
+ *         WH_EINVAL when an argument is NULL.
  */
 WH_EXTERN int wh_dispatcher_endpoint_stats_json(wh_dispatcher *d, const char *endpoint_id, char **json_out);
 
 /**
- * Prometheus text exposition (format 0.0.4): counters, gauges and an attempt
- * duration histogram, names prefixed "webhook_", no label whose values grow
- * with endpoints or tenants.
+ * The figures of wh_dispatcher_stats_json() as a Prometheus text exposition
+ * (format 0.0.4), with HELP and TYPE lines, for a host to serve on its own
+ * /metrics. Counters: webhook_deliveries_emitted_total,
+ * webhook_deliveries_finished_total (label outcome: delivered, failed),
+ * webhook_attempts_total (outcome: delivered, retrying, failed),
+ * webhook_attempt_responses_total (class: none, 1xx to 5xx),
+ * webhook_results_dropped_total, webhook_operational_events_total
+ * (outcome: emitted, suppressed), webhook_store_errors_total. Histogram:
+ * webhook_attempt_duration_seconds (le 0.005 to 30). Gauges:
+ * webhook_deliveries_in_flight, webhook_deliveries_due,
+ * webhook_deliveries_scheduled, webhook_endpoints (state: enabled,
+ * disabled), webhook_breakers_open, webhook_dispatcher_start_time_seconds.
+ * No label grows with endpoints or tenants: per-endpoint figures are in
+ * wh_dispatcher_endpoint_stats_json().
  * @param d        the dispatcher.
  * @param text_out receives text to release with wh_free().
+ * @return WH_OK; WH_EINVAL when an argument is NULL.
  */
 WH_EXTERN int wh_dispatcher_metrics_text(wh_dispatcher *d, char **text_out);
 
 /** Log levels for wh_dispatcher_on_log(). */
 enum {
-  WH_LOG_ERROR = 1, /**< something failed and needs attention */
-  WH_LOG_WARN = 2,  /**< something went wrong that the library works around */
-  WH_LOG_INFO = 3,  /**< a change of state worth knowing about */
-  WH_LOG_DEBUG = 4  /**< detail, for finding out why */
+  WH_LOG_ERROR = 1, /**< something failed and needs attention: the store failing (a run of
+                         failures is one ERROR line, then DEBUG ones, then an INFO line when
+                         it works again; failed attempt records at most once a minute) */
+  WH_LOG_WARN = 2,  /**< something went wrong that the library works around: a delivery's
+                         retries given up, an endpoint's breaker opened, an endpoint disabled,
+                         operational events that could not be sent or were limited */
+  WH_LOG_INFO = 3,  /**< a change of state worth knowing about: start and stop, a breaker
+                         closed again, deliveries failed because their endpoint was disabled
+                         or removed, a test event that failed, the store working again */
+  WH_LOG_DEBUG = 4  /**< detail, for finding out why: each failed attempt and when the next
+                         one is due, failed breaker probes, loads from the store */
 };
 
 /**
- * A log message: store errors, breaker open and close, endpoints disabled,
- * retries given up. Never a secret or a payload. Runs on a library thread, no
- * library lock held, same rules as wh_result_cb.
+ * A log message, one line without a trailing newline. It names endpoints and
+ * messages by id (and an endpoint's state changes by name too) and says what
+ * failed (an HTTP status, libcurl's or the store's error); never a secret, a
+ * payload, a header value, a URL or a proxy's credentials.
+ * Runs on a library thread (a worker, or the thread whose call met a store
+ * error), with no library lock held; the same rules as wh_result_cb.
+ * @param level    WH_LOG_ERROR..WH_LOG_DEBUG.
+ * @param message  the text, valid during the call.
+ * @param userdata as given to wh_dispatcher_on_log().
  */
 typedef void (*wh_log_cb)(int level, const char *message, void *userdata);
 
 /**
- * Send messages up to max_level (WH_LOG_ERROR..WH_LOG_DEBUG) to cb. At any
- * time; NULL detaches, with the guarantee of wh_dispatcher_on_result().
+ * Send the dispatcher's log messages up to max_level to cb. At any time,
+ * also while running; NULL detaches, with the guarantee of
+ * wh_dispatcher_on_result(): when the call returns the previous callback runs
+ * on no other thread and is never called again.
+ * @param d         the dispatcher.
+ * @param max_level WH_LOG_ERROR..WH_LOG_DEBUG: the most detailed level wanted
+ *                  (ignored when cb is NULL).
+ * @param cb        the callback, or NULL.
+ * @param userdata  passed to cb.
+ * @return WH_OK; WH_EINVAL for a NULL d or a max_level outside 1..4; WH_ESTATE
+ *         in a child after fork().
  */
 WH_EXTERN int wh_dispatcher_on_log(wh_dispatcher *d, int max_level, wh_log_cb cb, void *userdata);
 

@@ -36,6 +36,22 @@ typedef struct {
 } wh__breaker;
 enum { WH__BREAKER_CLOSED, WH__BREAKER_OPEN, WH__BREAKER_HALF_OPEN };
 
+/* One endpoint's figures for the stats (stats.c), in its queue, under the
+   dispatcher's mutex. Latency: the durations of its last attempts, in a ring. */
+#define WH__LAT_SAMPLES 128
+typedef struct {
+  uint64_t delivered, failed;
+  int settling;              /* out of flight, its outcome being recorded and reported */
+  int last_http_status;      /* of its last attempt; 0: no response */
+  int64_t last_attempt_ms;   /* wall clock, when its last attempt started; 0: none yet */
+  char *last_error;          /* of its last attempt, NULL when it succeeded */
+  uint16_t *lat_ms;          /* ring of its last WH__LAT_SAMPLES durations, made at the first */
+  uint16_t nlat, lat_next;
+  double ops_tokens;         /* the bound on its webhook.ATTEMPT_EXHAUSTED events (ops.c) */
+  int64_t ops_ms;
+  int ops_quiet;             /* some were left out since the last one sent */
+} wh__ep_counters;
+
 /* The dispatcher's view of one endpoint: its queue and its health. */
 typedef struct wh__epq {
   char id[WH_ID_MAX];
@@ -58,6 +74,7 @@ typedef struct wh__epq {
   int64_t throttle_until;    /* wall ms when a token is there */
   struct wh__epq *throttled_next;
   wh__breaker breaker;
+  wh__ep_counters st;         /* its figures for the stats */
   int64_t failing_since;     /* wall ms of the first failure since the last success; 0 = healthy */
   _Atomic int64_t enabled_ms; /* the endpoint's, as last seen by a worker: failures before it are
                                  forgiven (atomic: workers update it outside the lock) */
@@ -187,5 +204,90 @@ void wh__breaker_record(wh__breaker *b, const wh__opts *o, int64_t now, int fail
 /* May the endpoint start another request now? Moves OPEN to HALF_OPEN when due. */
 int wh__breaker_allows(wh__breaker *b, int in_flight, int64_t now);
 int wh__is_throttle_status(int status);
+
+/* ---- stats.c: what the dispatcher counts (wh_dispatcher_stats_json and the
+   others). The counters are plain integers updated where the dispatcher
+   already holds its mutex for the same change of state (an attempt's end, a
+   delivery's end), so counting costs no lock of its own, and a reader copies
+   them all under that mutex in one go: a consistent snapshot for the price
+   of a copy of a few hundred bytes. ---- */
+
+/* Upper bounds (ms) of the attempt duration histogram: Prometheus' le buckets. */
+#define WH__HIST_BOUNDS 13
+extern const int wh__hist_bounds_ms[WH__HIST_BOUNDS];
+/* Response classes of attempts: no response, 1xx .. 5xx. */
+enum { WH__CLASS_NONE, WH__CLASS_1XX, WH__CLASS_2XX, WH__CLASS_3XX, WH__CLASS_4XX, WH__CLASS_5XX, WH__CLASSES };
+
+/* The dispatcher's totals since its start (under its mutex). */
+typedef struct {
+  uint64_t emitted;          /* deliveries created by this dispatcher's emits */
+  uint64_t delivered, failed; /* deliveries that ended */
+  uint64_t attempts;         /* attempts made; by what they came to: */
+  uint64_t attempts_delivered, attempts_retrying, attempts_failed;
+  uint64_t by_class[WH__CLASSES];
+  uint64_t hist[WH__HIST_BOUNDS + 1]; /* attempts by duration; the last: longer than every bound */
+  uint64_t duration_ms_sum;
+  uint64_t ops_emitted, ops_suppressed; /* operational events sent, and left out (see ops) */
+  uint64_t store_errors;
+  long breakers_open;        /* endpoints whose breaker is not closed */
+} wh__counters;
+
+/* An attempt ended: outcome is what it came to (WH_DELIVERED, WH_RETRYING, WH_FAILED). */
+void wh__stats_attempt(wh__counters *c, wh__ep_counters *e, const wh__outcome *out, int outcome);
+/* A delivery ended (WH_DELIVERED or WH_FAILED). */
+void wh__stats_finished(wh__counters *c, wh__ep_counters *e, int outcome);
+void wh__ep_counters_free(wh__ep_counters *e);
+
+/* Snapshots the dispatcher takes for stats.c. */
+typedef struct {
+  wh__counters c;
+  long in_flight, due, scheduled; /* deliveries it holds now (see the header's definitions) */
+  uint64_t results_dropped;
+  size_t endpoints_enabled, endpoints_disabled;
+  int64_t started_ms;        /* wall clock; 0: not started */
+} wh__stats_totals;
+
+typedef struct {
+  int seen;                  /* the dispatcher has had work for it */
+  int in_flight, window, breaker; /* breaker: WH__BREAKER_*, as it applies now */
+  long due, scheduled;
+  uint64_t delivered, failed;
+  int last_http_status;
+  int64_t last_attempt_ms;
+  char last_error[320];      /* "" for none */
+  uint16_t lat_ms[WH__LAT_SAMPLES];
+  int nlat;
+} wh__stats_endpoint;
+
+/* dispatcher.c: copy the figures, under the mutex for no longer than the copy. */
+int wh__dispatcher_totals(wh_dispatcher *d, wh__stats_totals *t);
+/* One endpoint's figures (e->seen = 0 and zeros when the dispatcher has had no
+   work for it yet) and *ep, referenced, as the registry has it now.
+   WH_ENOTFOUND when the registry does not have it. */
+int wh__dispatcher_endpoint(wh_dispatcher *d, const char *id, wh__stats_endpoint *e, wh__endpoint **ep);
+
+/* ---- ops.c: operational events (webhook.*) about endpoints ---- */
+enum { WH__OP_DISABLED, WH__OP_EXHAUSTED, WH__OP_FAILING, WH__OP_RECOVERED, WH__OPS };
+/* webhook.ATTEMPT_EXHAUSTED per endpoint: a burst of this many, then this many a second. */
+#define WH__OPS_EXHAUSTED_BURST 60
+#define WH__OPS_EXHAUSTED_PER_S 1.0
+
+typedef struct {
+  int kind;                  /* WH__OP_* */
+  char ep_id[WH_ID_MAX];     /* the endpoint it is about */
+  char msg_id[WH__MSG_ID_MAX]; /* the message whose attempt set it off; "" for none */
+  char reason[160];
+} wh__op;
+
+/* May a failed delivery of m set off webhook.ATTEMPT_EXHAUSTED? The host's messages only. */
+static inline int wh__ops_about(const wh__msg *m) { return !(m->flags & (WH__MSG_TEST | WH__MSG_OPERATIONAL)); }
+void wh__op_set(wh__op *op, int kind, const char *ep_id, const char *msg_id, const char *reason);
+/* May the endpoint have another ATTEMPT_EXHAUSTED now? Takes a token. Under the dispatcher's mutex. */
+int wh__ops_exhausted_allowed(wh__ep_counters *e, int64_t now);
+/* Send it to the endpoints subscribed (none: nothing is made). No lock held. */
+int wh__ops_emit(wh_dispatcher *d, wh_registry *reg, const wh__op *op);
+/* dispatcher.c: accept message m for eps as emit does (all or nothing), taking
+   m's reference, the endpoints' references and the array. */
+int wh__dispatcher_send(wh_dispatcher *d, wh__msg *m, wh__endpoint **eps, size_t n);
 
 #endif

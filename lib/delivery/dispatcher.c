@@ -83,6 +83,12 @@ struct wh_dispatcher {
   int active_endpoints; /* endpoints with pending work */
   long demand;          /* sum of q_demand() over the endpoints */
 
+  /* what the stats count (stats.c), under mu */
+  wh__counters stats;
+  long held;            /* deliveries in the endpoints' queues: in flight, settling, due or scheduled */
+  long ready;           /* of them due now (in the ready FIFOs) */
+  int64_t started_ms;
+
   /* the store behind the registry */
   wh__store *store;
   int64_t owner;        /* our claim token in the store */
@@ -95,6 +101,9 @@ struct wh_dispatcher {
   int loading, purging, renewing;
   unsigned pick_seq;
   int64_t next_purge_ms, next_renew_ms;
+  atomic_int store_failing; /* the last store operation failed (see store_result) */
+  _Atomic uint64_t store_failures_seen; /* the store's count of failed writes, as last logged */
+  _Atomic int64_t store_failures_logged_ms;
   wh__resolver *resolver; /* made when a proxied request first needs it (under mu) */
 };
 
@@ -416,20 +425,33 @@ static int qtab_grow(wh_dispatcher *d)
   return 1;
 }
 
-static wh__epq *queue_for(wh_dispatcher *d, const char *id)
+static wh__epq *queue_find(const wh_dispatcher *d, const char *id)
 {
   if (d->qcap) {
     for (wh__epq *q = d->qtab[wh__hash_str(id) & (d->qcap - 1)]; q; q = q->hnext)
       if (strcmp(q->id, id) == 0)
         return q;
   }
+  return NULL;
+}
+
+static int start_window(const wh_dispatcher *d)
+{
+  return d->o.max_per_endpoint < START_WINDOW ? d->o.max_per_endpoint : START_WINDOW;
+}
+
+static wh__epq *queue_for(wh_dispatcher *d, const char *id)
+{
+  wh__epq *found = queue_find(d, id);
+  if (found)
+    return found;
   if ((d->nq + 1) * 2 > d->qcap && !qtab_grow(d))
     return NULL;
   wh__epq *q = calloc(1, sizeof *q);
   if (!q)
     return NULL;
   memcpy(q->id, id, strlen(id) + 1);
-  q->limit = d->o.max_per_endpoint < START_WINDOW ? d->o.max_per_endpoint : START_WINDOW;
+  q->limit = start_window(d);
   /* Its settings from the start (a rate limit must hold from the first request);
      start() keeps them current. */
   atomic_init(&q->ep, wh__registry_peek(d->reg, id));
@@ -566,16 +588,18 @@ static void ready_push(wh_dispatcher *d, wh__delivery *dl, int64_t now)
     q->head = dl;
   q->tail = dl;
   q->ready++;
+  d->ready++;
   requeue(d, q, now);
 }
 
-static wh__delivery *ready_pop(wh__epq *q)
+static wh__delivery *ready_pop(wh_dispatcher *d, wh__epq *q)
 {
   wh__delivery *dl = q->head;
   q->head = dl->next;
   if (!q->head)
     q->tail = NULL;
   q->ready--;
+  d->ready--;
   dl->next = NULL;
   return dl;
 }
@@ -656,10 +680,19 @@ static void report_disabled(wh_dispatcher *d, const char *ep_id, const char *rea
   wh__hook_leave(&f);
 }
 
+/* An outcome is about to be recorded and reported (its delivery is out of
+   flight, or out of its queue when its endpoint went). Caller holds mu. */
+static void reporting_locked(wh_dispatcher *d, wh__epq *q)
+{
+  d->reporting++;
+  q->st.settling++; /* the stats count it in flight meanwhile */
+}
+
 /* One outcome was reported. Caller holds mu. */
-static void reported_locked(wh_dispatcher *d, int64_t now)
+static void reported_locked(wh_dispatcher *d, wh__epq *q, int64_t now)
 {
   d->reporting--;
+  q->st.settling--;
   if (idle_now(d, now))
     pthread_cond_broadcast(&d->idle_cv);
 }
@@ -674,6 +707,7 @@ static void finish_locked(wh_dispatcher *d, wh__delivery *dl)
   if (q->pending == 0)
     d->active_endpoints--;
   d->pending--;
+  d->held--;
   /* The next delivery of its resource can be claimed now: the worker that
      finished this one loads it on its next turn. */
   if (dl->ordered) {
@@ -691,6 +725,8 @@ typedef struct {
   int64_t next_ms;        /* wall ms of the next attempt */
   int disable;            /* disable the endpoint */
   char disable_reason[96];
+  int breaker;            /* its breaker: 1 opened, -1 closed again, 0 neither */
+  int reopened;           /* its breaker's probe failed: open again */
 } verdict;
 
 /* Decide what an attempt's outcome means for the delivery. Caller holds mu. */
@@ -709,8 +745,15 @@ static void decide(wh_dispatcher *d, wh__delivery *dl, const wh__outcome *out, i
   /* Re-enabled since these failures began: they no longer count. */
   if (q->failing_since && q->failing_since < atomic_load_explicit(&q->enabled_ms, memory_order_relaxed))
     q->failing_since = 0;
+  int was = q->breaker.state;
   if (!out->policy_refused)
     wh__breaker_record(&q->breaker, o, now, !ok);
+  if (was == WH__BREAKER_CLOSED && q->breaker.state == WH__BREAKER_OPEN)
+    v->breaker = 1;
+  else if (was != WH__BREAKER_CLOSED && q->breaker.state == WH__BREAKER_CLOSED)
+    v->breaker = -1;
+  v->reopened = was == WH__BREAKER_HALF_OPEN && q->breaker.state == WH__BREAKER_OPEN;
+  d->stats.breakers_open += v->breaker;
   d->demand -= q_demand(q);
   if (ok) {
     if (q->limit < o->max_per_endpoint)
@@ -771,15 +814,25 @@ static void decide(wh_dispatcher *d, wh__delivery *dl, const wh__outcome *out, i
   v->next_ms = now + wh__next_delay(&in);
 }
 
+/* A disabled or removed endpoint's breaker no longer says anything: it
+   starts closed if the endpoint comes back (and stops counting as open). */
+static void breaker_reset_locked(wh_dispatcher *d, wh__epq *q)
+{
+  if (q->breaker.state != WH__BREAKER_CLOSED)
+    d->stats.breakers_open--;
+  memset(&q->breaker, 0, sizeof q->breaker);
+}
+
 /* Fail every queued delivery of an endpoint that was just disabled. Caller
    holds mu; the failed ones are moved to *out for reporting outside it. */
 static void drain_disabled_locked(wh_dispatcher *d, wh__epq *q, wh__delivery **out)
 {
+  breaker_reset_locked(d, q);
   while (q->ready) {
-    wh__delivery *dl = ready_pop(q);
+    wh__delivery *dl = ready_pop(d, q);
     dl->next = *out;
     *out = dl;
-    d->reporting++;
+    reporting_locked(d, q);
   }
   /* Its scheduled retries: filter the heap in one pass, then rebuild it
      (removing entries one by one while scanning would skip some). */
@@ -789,7 +842,7 @@ static void drain_disabled_locked(wh_dispatcher *d, wh__epq *q, wh__delivery **o
     if (dl->q == q) {
       dl->next = *out;
       *out = dl;
-      d->reporting++;
+      reporting_locked(d, q);
     } else {
       dl->heap_idx = (uint32_t)kept;
       d->heap[kept++] = dl;
@@ -813,6 +866,11 @@ static wh__dlv_state dlv_state(const wh__delivery *dl)
    Whoever made the list counted each of them in d->reporting. */
 static void fail_list(wh_dispatcher *d, wh__delivery *list, const char *why)
 {
+  size_t n = 0;
+  for (const wh__delivery *dl = list; dl; dl = dl->next)
+    n++;
+  wh__dispatcher_log(d, WH_LOG_INFO, "%zu deliver%s to %s ended failed without an attempt: %s", n, n == 1 ? "y" : "ies",
+                     list->q->id, why);
   for (wh__delivery *dl = list, *next; dl; dl = next) {
     next = dl->next;
     wh__dlv_state st = dlv_state(dl);
@@ -820,11 +878,99 @@ static void fail_list(wh_dispatcher *d, wh__delivery *list, const char *why)
     wh_result r = {.message_id = dl->msg->id, .endpoint_id = dl->q->id, .error = why, .outcome = WH_FAILED,
                    .attempt = dl->attempt};
     report(d, &r);
+    wh__epq *q = dl->q;
     pthread_mutex_lock(&d->mu);
+    wh__stats_finished(&d->stats, &q->st, WH_FAILED);
     finish_locked(d, dl);
-    reported_locked(d, wh__now_ms());
+    reported_locked(d, q, wh__now_ms());
     pthread_mutex_unlock(&d->mu);
   }
+}
+
+/* "ep_... (\"name\")" for a log message about an endpoint's state: its id
+   and, while it exists, its name. */
+static void ep_label(wh_dispatcher *d, const char *id, char *out, size_t len)
+{
+  wh__endpoint *ep = wh__registry_get(d->reg, id);
+  if (ep)
+    snprintf(out, len, "%s (\"%.64s\")", id, ep->name);
+  else
+    snprintf(out, len, "%s", id);
+  wh__endpoint_unref(ep);
+}
+
+/* What an attempt's end means for the log. Never a payload, a header, a URL
+   or a secret: ids, counts, the error (a status, or libcurl's text). */
+static void log_attempt(wh_dispatcher *d, const wh__delivery *dl, const verdict *v, const wh__outcome *out,
+                        int newly, int64_t now)
+{
+  const char *ep = dl->q->id, *msg = dl->msg->id;
+  if (v->outcome == WH_RETRYING)
+    wh__dispatcher_log(d, WH_LOG_DEBUG, "delivery of %s to %s: attempt %d failed (%s); next attempt in %lld ms", msg,
+                       ep, dl->attempt, out->error, (long long)(v->next_ms - now));
+  else if (v->outcome == WH_FAILED && (dl->msg->flags & WH__MSG_TEST))
+    wh__dispatcher_log(d, WH_LOG_INFO, "test event %s to %s failed: %s", msg, ep, out->error);
+  else if (v->outcome == WH_FAILED)
+    wh__dispatcher_log(d, WH_LOG_WARN, "delivery of %s to %s failed after %d attempt%s, retries given up: %s", msg,
+                       ep, dl->attempt, dl->attempt == 1 ? "" : "s", out->error);
+  if (!v->breaker && !v->reopened && !newly)
+    return;
+  char who[WH_ID_MAX + 80];
+  ep_label(d, ep, who, sizeof who);
+  double pause = (double)d->o.breaker_cooldown_ms / 1000.0;
+  if (v->breaker > 0)
+    wh__dispatcher_log(d, WH_LOG_WARN,
+                       "endpoint %s failing: circuit breaker opened (last error: %s); no requests for %g s", who,
+                       out->error, pause);
+  else if (v->breaker < 0)
+    wh__dispatcher_log(d, WH_LOG_INFO, "endpoint %s recovered: circuit breaker closed, deliveries resume", who);
+  else if (v->reopened)
+    wh__dispatcher_log(d, WH_LOG_DEBUG, "endpoint %s: the breaker's probe failed (%s); open again for %g s", who,
+                       out->error, pause);
+  if (newly)
+    wh__dispatcher_log(d, WH_LOG_WARN, "endpoint %s disabled: %s", who, v->disable_reason);
+}
+
+static void ops_emit(wh_dispatcher *d, const wh__op *op)
+{
+  int rc = wh__ops_emit(d, d->reg, op);
+  if (rc)
+    wh__dispatcher_log(d, WH_LOG_WARN, "operational event about endpoint %s not sent: %s", op->ep_id,
+                       wh_error_last());
+}
+
+/* The operational events an attempt's verdict sets off (at most three). A
+   test event's attempt has no say in the endpoint's health, so it sets off
+   none; an operational event's may open a breaker or disable an endpoint
+   (news for the other admin endpoints), but its own failure is no news.
+   Caller holds mu. */
+static int ops_of(wh_dispatcher *d, wh__epq *q, const wh__delivery *dl, const verdict *v, const wh__outcome *out,
+                  int64_t now, wh__op *ops, int *quieted)
+{
+  int n = 0;
+  char why[160];
+  if (v->breaker > 0) {
+    snprintf(why, sizeof why, "circuit breaker opened, requests paused for %g s; last error: %.80s",
+             (double)d->o.breaker_cooldown_ms / 1000.0, out->error);
+    wh__op_set(&ops[n++], WH__OP_FAILING, q->id, dl->msg->id, why);
+  } else if (v->breaker < 0) {
+    wh__op_set(&ops[n++], WH__OP_RECOVERED, q->id, dl->msg->id, "circuit breaker closed: a request succeeded");
+  }
+  if (v->disable)
+    wh__op_set(&ops[n++], WH__OP_DISABLED, q->id, dl->msg->id, v->disable_reason);
+  if (v->outcome == WH_FAILED && wh__ops_about(dl->msg)) {
+    if (wh__ops_exhausted_allowed(&q->st, now)) {
+      snprintf(why, sizeof why, "failed after %d attempt%s: %.100s", dl->attempt, dl->attempt == 1 ? "" : "s",
+               out->error);
+      wh__op_set(&ops[n++], WH__OP_EXHAUSTED, q->id, dl->msg->id, why);
+      q->st.ops_quiet = 0;
+    } else {
+      d->stats.ops_suppressed++;
+      *quieted = !q->st.ops_quiet;
+      q->st.ops_quiet = 1;
+    }
+  }
+  return n;
 }
 
 static void complete(worker *w, wh__delivery *dl, const wh__outcome *out)
@@ -833,15 +979,19 @@ static void complete(worker *w, wh__delivery *dl, const wh__outcome *out)
   verdict v;
   wh__delivery *orphans = NULL;
   int64_t now = wh__now_ms();
+  wh__op ops[3];
+  int quieted = 0;
 
   pthread_mutex_lock(&d->mu);
   wh__epq *q = dl->q;
   q->in_flight--;
   d->in_flight--;
   w->in_flight--;
-  d->reporting++;
   dl->attempt++;
   decide(d, dl, out, now, &v);
+  wh__stats_attempt(&d->stats, &q->st, out, v.outcome);
+  reporting_locked(d, q);
+  int nops = ops_of(d, q, dl, &v, out, now, ops, &quieted);
   if (v.disable)
     drain_disabled_locked(d, q, &orphans);
   else
@@ -864,8 +1014,8 @@ static void complete(worker *w, wh__delivery *dl, const wh__outcome *out)
                                                   : WH__DLV_FAILED,
                         retry && !evict ? d->owner : 0);
 
-  if (v.disable)
-    wh__registry_disable(d->reg, q->id, v.disable_reason);
+  /* Two attempts in flight may both disable it: only the first tells operators. */
+  int newly = v.disable && wh__registry_disable(d->reg, q->id, v.disable_reason) == WH_OK;
 
   wh_result r = {.message_id = dl->msg->id, .endpoint_id = q->id, .outcome = v.outcome,
                  .attempt = dl->attempt, .http_status = out->http_status,
@@ -874,6 +1024,16 @@ static void complete(worker *w, wh__delivery *dl, const wh__outcome *out)
   report(d, &r);
   if (v.disable)
     report_disabled(d, q->id, v.disable_reason);
+  log_attempt(d, dl, &v, out, newly, now);
+  if (quieted)
+    wh__dispatcher_log(d, WH_LOG_WARN,
+                       "endpoint %s: more than %d deliveries failed at once; webhook.ATTEMPT_EXHAUSTED about it is "
+                       "limited to %g a second until fewer fail",
+                       q->id, WH__OPS_EXHAUSTED_BURST, WH__OPS_EXHAUSTED_PER_S);
+  /* Before this delivery settles, so that drain waits for them too. */
+  for (int i = 0; i < nops; i++)
+    if (ops[i].kind != WH__OP_DISABLED || newly)
+      ops_emit(d, &ops[i]);
 
   pthread_mutex_lock(&d->mu);
   if (retry && !evict) {
@@ -882,9 +1042,11 @@ static void complete(worker *w, wh__delivery *dl, const wh__outcome *out)
   } else {
     if (evict && v.next_ms - HORIZON_MS < d->next_load_ms)
       d->next_load_ms = v.next_ms - HORIZON_MS;
+    if (!evict) /* an evicted retry waits in the store: not finished */
+      wh__stats_finished(&d->stats, &q->st, v.outcome);
     finish_locked(d, dl);
   }
-  reported_locked(d, now);
+  reported_locked(d, q, now);
   pthread_mutex_unlock(&d->mu);
 
   if (orphans) {
@@ -991,7 +1153,8 @@ static void start(worker *w, wh__delivery *dl)
     dl->q->in_flight--;
     d->in_flight--;
     w->in_flight--;
-    d->reporting++;
+    reporting_locked(d, dl->q);
+    breaker_reset_locked(d, dl->q);
     requeue(d, dl->q, wh__now_ms());
     pthread_mutex_unlock(&d->mu);
     fail_list(d, dl, ep ? "endpoint disabled" : "endpoint removed");
@@ -1063,7 +1226,7 @@ static int pick(worker *w, wh__delivery **batch, int max, int64_t *wait_ms)
       continue;
     }
     first_full = NULL;
-    wh__delivery *dl = ready_pop(q);
+    wh__delivery *dl = ready_pop(d, q);
     if (q->tokens_ms)
       q->tokens -= 1.0; /* a rate-limited endpoint: one request, one token */
     q->in_flight++;
@@ -1119,6 +1282,26 @@ static void abandon_all(worker *w)
 }
 
 /* ---- the store: loading due deliveries, retention -------------------------------------- */
+
+/* A store operation ended with rc. A run of failures (a database gone for an
+   hour) is one ERROR line, then DEBUG ones, and one INFO line when it works
+   again: the log says what changed, without thousands of lines. */
+static void store_result(wh_dispatcher *d, const char *what, int rc)
+{
+  if (rc == WH_OK && !atomic_load_explicit(&d->store_failing, memory_order_relaxed))
+    return;
+  int was = atomic_exchange(&d->store_failing, rc != WH_OK);
+  if (rc == WH_OK) {
+    if (was)
+      wh__dispatcher_log(d, WH_LOG_INFO, "store %s: %s works again", d->store->ops->name, what);
+    return;
+  }
+  pthread_mutex_lock(&d->mu);
+  d->stats.store_errors++;
+  pthread_mutex_unlock(&d->mu);
+  wh__dispatcher_log(d, was ? WH_LOG_DEBUG : WH_LOG_ERROR, "store %s: %s failed: %s", d->store->ops->name, what,
+                     wh_error_last());
+}
 
 typedef struct {
   wh__delivery *dl;
@@ -1178,6 +1361,7 @@ static void adopt_locked(wh_dispatcher *d, wh__delivery *dl, const char *ep_id, 
     d->active_endpoints++;
   d->demand += q_demand(q);
   d->pending++;
+  d->held++;
   if (dl->due_ms <= now || !heap_push(d, dl))
     ready_push(d, dl, now);
 }
@@ -1288,9 +1472,12 @@ static void maybe_load(worker *w)
   pthread_mutex_unlock(&d->mu);
 
   if (d->store->ops->outbox)
-    d->store->ops->outbox(d->store, LOAD_BATCH, from_outbox, d, NULL);
+    store_result(d, "reading the outbox", d->store->ops->outbox(d->store, LOAD_BATCH, from_outbox, d, NULL));
   load_ctx c = {0};
   int rc = d->store->ops->claim(d->store, d->owner, durable ? now + HORIZON_MS : INT64_MAX, room, on_claimed, &c);
+  store_result(d, "loading due deliveries", rc);
+  if (c.n)
+    wh__dispatcher_log(d, WH_LOG_DEBUG, "loaded %zu deliveries from the store", c.n);
 
   pthread_mutex_lock(&d->mu);
   now = wh__now_ms();
@@ -1315,6 +1502,31 @@ static void maybe_load(worker *w)
   free(c.v);
 }
 
+/* Writes nobody waits for (attempt records) fail in the store's own thread:
+   the workers look at its count now and then and tell the log, at ERROR at
+   most once a minute. */
+#define STORE_FAILURE_LOG_MS 60000
+static void watch_store(wh_dispatcher *d)
+{
+  if (!d->store->ops->failures)
+    return;
+  uint64_t seen = atomic_load_explicit(&d->store_failures_seen, memory_order_relaxed);
+  uint64_t n = d->store->ops->failures(d->store, NULL, 0);
+  if (n == seen || !atomic_compare_exchange_strong(&d->store_failures_seen, &seen, n))
+    return; /* nothing new, or another worker tells it */
+  char why[256];
+  d->store->ops->failures(d->store, why, sizeof why);
+  pthread_mutex_lock(&d->mu);
+  d->stats.store_errors += n - seen;
+  pthread_mutex_unlock(&d->mu);
+  int64_t now = wh__now_ms(), last = atomic_load(&d->store_failures_logged_ms);
+  int loud = now - last >= STORE_FAILURE_LOG_MS && atomic_compare_exchange_strong(&d->store_failures_logged_ms, &last, now);
+  wh__dispatcher_log(d, loud ? WH_LOG_ERROR : WH_LOG_DEBUG,
+                     "store %s: writing attempt records failed (%llu time%s so far; they are tried again for a while, "
+                     "then a delivery may be made twice): %s",
+                     d->store->ops->name, (unsigned long long)n, n == 1 ? "" : "s", why);
+}
+
 /* Retention: drop delivered messages older than WH_OPT_RETENTION_DAYS, hourly. */
 static void maybe_purge(worker *w)
 {
@@ -1330,7 +1542,8 @@ static void maybe_purge(worker *w)
   d->purging = 1;
   d->next_purge_ms = now + PURGE_EVERY_MS;
   pthread_mutex_unlock(&d->mu);
-  d->store->ops->purge(d->store, now - (int64_t)d->o.retention_days * 86400000, NULL);
+  store_result(d, "purging old messages",
+               d->store->ops->purge(d->store, now - (int64_t)d->o.retention_days * 86400000, NULL));
   pthread_mutex_lock(&d->mu);
   d->purging = 0;
   pthread_mutex_unlock(&d->mu);
@@ -1434,6 +1647,7 @@ static void *worker_main(void *arg)
     maybe_load(w);
     maybe_purge(w);
     maybe_renew(w);
+    watch_store(d);
     pthread_mutex_lock(&d->mu);
     if (d->aborting || (d->stopping && w->in_flight == 0)) {
       pthread_mutex_unlock(&d->mu);
@@ -1586,6 +1800,7 @@ int wh_dispatcher_start(wh_dispatcher *d)
   pthread_mutex_lock(&d->mu);
   d->state = ST_RUNNING;
   d->accepting = 1;
+  d->started_ms = wh__now_ms();
   d->next_purge_ms = wh__now_ms();
   d->next_renew_ms = wh__now_ms() + d->o.lease_ms / 3;
   d->store->lease_ms = d->o.lease_ms;
@@ -1611,6 +1826,8 @@ int wh_dispatcher_start(wh_dispatcher *d)
   }
   if (d->o.process_default)
     atomic_store(&default_dispatcher, d);
+  wh__dispatcher_log(d, WH_LOG_INFO, "dispatcher started: %d worker%s, store %s, at most %d requests at once",
+                     d->o.workers, d->o.workers == 1 ? "" : "s", d->store->ops->name, d->o.max_in_flight);
   return WH_OK;
 }
 
@@ -1752,12 +1969,20 @@ static int fanout_commit(wh_dispatcher *d, fanout *fs, size_t k)
                       .ordered = fs[j].ordered};
   }
   /* With a durable store this returns after the commit. */
-  if (!rc && k)
+  if (!rc && k) {
     rc = d->store->ops->enqueue(d->store, es, k, in_memory ? d->owner : 0);
+    if (rc == WH_OK || rc == WH_ESTORE)
+      store_result(d, "saving events", rc);
+  }
   if (es != &one)
     free(es);
 
   pthread_mutex_lock(&d->mu);
+  if (!rc) {
+    d->stats.emitted += (uint64_t)total;
+    for (size_t j = 0; j < k; j++)
+      d->stats.ops_emitted += (fs[j].m->flags & WH__MSG_OPERATIONAL) != 0;
+  }
   if (!rc && ordered) {
     /* A load hands each resource's next one out, in turn. */
     d->store_waiting += durable ? 0 : (long)ordered;
@@ -1828,6 +2053,14 @@ int wh_dispatcher_emit(wh_dispatcher *d, wh_event *ev, char *msg_id_out, size_t 
     rc = fanout_commit(d, &f, 1);
   if (!rc && msg_id_out)
     memcpy(msg_id_out, f.m->id, strlen(f.m->id) + 1);
+  fanout_free(&f, 1);
+  return rc;
+}
+
+int wh__dispatcher_send(wh_dispatcher *d, wh__msg *m, wh__endpoint **eps, size_t n)
+{
+  fanout f = {.m = m, .eps = eps, .n = n};
+  int rc = fanout_commit(d, &f, 1);
   fanout_free(&f, 1);
   return rc;
 }
@@ -1982,7 +2215,13 @@ int wh_dispatcher_stop(wh_dispatcher *d, int timeout_ms)
     pthread_join(d->workers[i].thread, NULL);
   pthread_mutex_lock(&d->mu);
   d->state = ST_STOPPED;
+  long held = d->held;
   pthread_mutex_unlock(&d->mu);
+  if (held == 0)
+    wh__dispatcher_log(d, WH_LOG_INFO, "dispatcher stopped: nothing pending");
+  else
+    wh__dispatcher_log(d, WH_LOG_INFO, "dispatcher stopped: %ld pending deliver%s %s", held, held == 1 ? "y" : "ies",
+                       d->store->ops->durable ? "left in the store for the next start" : "lost (memory store)");
   if (d->results)
     wh__results_close(d->results); /* the workers are gone: no outcome comes any more */
   /* What we held in memory is free for the next run (or another dispatcher). */
@@ -2054,8 +2293,9 @@ void wh_dispatcher_free(wh_dispatcher *d)
     for (wh__epq *q = d->qtab[b], *next; q; q = next) {
       next = q->hnext;
       while (q->ready)
-        free_delivery(ready_pop(q));
+        free_delivery(ready_pop(d, q));
       wh__endpoint_unref(atomic_load(&q->ep));
+      wh__ep_counters_free(&q->st);
       free(q);
     }
   }
@@ -2070,6 +2310,65 @@ void wh_dispatcher_free(wh_dispatcher *d)
   pthread_mutex_destroy(&d->mu);
   wh__registry_unref(d->reg);
   free(d);
+}
+
+/* ---- figures for the stats (stats.c) ------------------------------------------------------- */
+
+/* Only counters are copied under mu: a few hundred bytes. */
+int wh__dispatcher_totals(wh_dispatcher *d, wh__stats_totals *t)
+{
+  int rc = wh__dispatcher_check(d, "stats");
+  if (rc)
+    return rc;
+  memset(t, 0, sizeof *t);
+  pthread_mutex_lock(&d->mu);
+  t->c = d->stats;
+  t->in_flight = d->in_flight + d->reporting;
+  t->due = d->ready;
+  /* Memory store: ordered deliveries wait in their chains in the store, in turn. */
+  t->scheduled = d->held - d->ready - d->in_flight - d->reporting + d->store_waiting;
+  t->started_ms = d->started_ms;
+  pthread_mutex_unlock(&d->mu);
+  t->results_dropped = wh__dispatcher_results_dropped(d);
+  wh__registry_counts(d->reg, &t->endpoints_enabled, &t->endpoints_disabled);
+  return WH_OK;
+}
+
+/* One queue's figures: a hash lookup and a copy of at most ~600 bytes under mu. */
+int wh__dispatcher_endpoint(wh_dispatcher *d, const char *id, wh__stats_endpoint *e, wh__endpoint **ep)
+{
+  int rc = wh__dispatcher_check(d, "endpoint stats");
+  if (rc)
+    return rc;
+  if (!(*ep = wh__registry_get(d->reg, id)))
+    return wh__fail(WH_ENOTFOUND, "endpoint stats: endpoint \"%.64s\": no such endpoint", id);
+  memset(e, 0, sizeof *e);
+  e->window = start_window(d);
+  int64_t now = wh__now_ms();
+  pthread_mutex_lock(&d->mu);
+  const wh__epq *q = queue_find(d, id);
+  if (q) {
+    const wh__ep_counters *st = &q->st;
+    e->seen = 1;
+    e->in_flight = q->in_flight + st->settling;
+    e->window = q->limit;
+    /* Past its cooldown an open breaker lets the next request through as a probe. */
+    e->breaker = q->breaker.state == WH__BREAKER_OPEN && now >= q->breaker.open_until ? WH__BREAKER_HALF_OPEN
+                                                                                    : q->breaker.state;
+    e->due = (long)q->ready;
+    e->scheduled = (long)q->pending - (long)q->ready - q->in_flight - st->settling;
+    e->delivered = st->delivered;
+    e->failed = st->failed;
+    e->last_http_status = st->last_http_status;
+    e->last_attempt_ms = st->last_attempt_ms;
+    if (st->last_error)
+      snprintf(e->last_error, sizeof e->last_error, "%s", st->last_error);
+    e->nlat = st->nlat;
+    if (st->lat_ms)
+      memcpy(e->lat_ms, st->lat_ms, (size_t)st->nlat * sizeof e->lat_ms[0]);
+  }
+  pthread_mutex_unlock(&d->mu);
+  return WH_OK;
 }
 
 /* ---- result accessors --------------------------------------------------------------------- */

@@ -940,6 +940,7 @@ static const wh__store_ops pg_ops = {
   .purge = wh__q_purge,
   .renew = wh__q_renew,
   .outbox = wh__q_outbox,
+  .failures = wh__q_failures,
   .on_work = p_on_work,
   .endpoints_version = p_endpoints_version,
 };

@@ -729,6 +729,7 @@ static const wh__store_ops sqlite_ops = {
   .failed_json = s_failed_json,
   .requeue = wh__q_requeue,
   .purge = wh__q_purge,
+  .failures = wh__q_failures,
 };
 
 /* ---- opening ------------------------------------------------------------------------------ */

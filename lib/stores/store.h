@@ -23,7 +23,10 @@ void wh__store_spec_free(wh__store_spec *spec);
 #define WH__MSG_ID_MAX 32 /* "msg_" + 27 characters + NUL: ids come from wh__make_id */
 
 /* Message flags, kept by the stores with the message. */
-enum { WH__MSG_TEST = 1 /* a test event: one attempt, also to a disabled endpoint, no effect on its health */ };
+enum {
+  WH__MSG_TEST = 1,        /* a test event: one attempt, also to a disabled endpoint, no effect on its health */
+  WH__MSG_OPERATIONAL = 2  /* an operational event (webhook.*): its own delivery sets off none (delivery/ops.c) */
+};
 
 typedef struct wh__msg {
   atomic_int refs;
@@ -156,6 +159,11 @@ typedef struct wh__store_ops {
   void (*on_work)(wh__store *s, void (*fn)(void *ud), void *ud);
   /* A number that changes when another process changes an endpoint. */
   uint64_t (*endpoints_version)(wh__store *s);
+
+  /* Durable stores (NULL for memory): how many times writes nobody waits for
+     (attempt records) failed so far, and with why non-NULL the last error, so
+     that the dispatcher can tell the host's log. */
+  uint64_t (*failures)(wh__store *s, char *why, size_t len);
 } wh__store_ops;
 
 struct wh__store {

@@ -95,9 +95,12 @@ static void run_batch(wh__qstore *q, wh__job *batch)
      whose batch failed wait for the database to come back. */
   int64_t now = wh__now_ms();
   wh__job *retry = NULL, *last = NULL;
+  int failed = 0;
   pthread_mutex_lock(&q->mu);
   for (wh__job *j = batch, *next; j; j = next) {
     next = j->next;
+    if (!j->sync && j->rc != WH_OK && !failed++)
+      snprintf(q->failure, sizeof q->failure, "%s", j->err); /* for wh__q_failures: nobody else hears of it */
     if (j->sync) {
       /* Each waiter has its own condition: the ones whose jobs are still
          queued sleep on. (Signalled under the lock: the job lives on the
@@ -117,6 +120,8 @@ static void run_batch(wh__qstore *q, wh__job *batch)
       free_async(j);
     }
   }
+  if (failed)
+    atomic_fetch_add(&q->failures, 1);
   if (retry) {
     /* Ahead of newer jobs, so each delivery's records stay in order. */
     last->next = q->head;
@@ -229,6 +234,18 @@ int wh__qstore_sync(wh__qstore *q, wh__job *j)
   if (j->rc != WH_OK)
     return wh__fail(j->rc, "store %s: %s", q->label, j->err);
   return WH_OK;
+}
+
+uint64_t wh__q_failures(wh__store *s, char *why, size_t len)
+{
+  wh__qstore *q = (wh__qstore *)s;
+  if (!why)
+    return atomic_load(&q->failures);
+  pthread_mutex_lock(&q->mu);
+  uint64_t n = atomic_load(&q->failures);
+  snprintf(why, len, "%s", q->failure);
+  pthread_mutex_unlock(&q->mu);
+  return n;
 }
 
 int wh__qstore_init(wh__qstore *q, const wh__backend *be, void *ctx, const char *label)

@@ -98,6 +98,8 @@ typedef struct {
   int writer_state;     /* WH__W_BUSY / IDLE / GATHERING: when a submit must wake it */
   int closing, started;
   pthread_t writer;
+  _Atomic uint64_t failures; /* batches in which a job nobody waits for failed */
+  char failure[256];         /* the last such job's error (under mu) */
 } wh__qstore;
 
 int wh__qstore_init(wh__qstore *q, const wh__backend *be, void *ctx, const char *label);
@@ -122,6 +124,7 @@ void wh__q_flush(wh__store *s);
 int wh__q_requeue(wh__store *s, const char *msg_id, const char *ep_id, int64_t since_ms, size_t *count);
 int wh__q_purge(wh__store *s, int64_t before_ms, size_t *count);
 void wh__q_renew(wh__store *s, int64_t owner);
+uint64_t wh__q_failures(wh__store *s, char *why, size_t len);
 int wh__q_outbox(wh__store *s, size_t max, wh__outbox_fn fn, void *ud, size_t *count);
 
 #endif

@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <unistd.h>
 
 typedef struct {
   char msg[WH_ID_MAX], ep[WH_ID_MAX];
@@ -59,6 +60,17 @@ static inline long h_status_kib(const char *field)
   if (f)
     fclose(f);
   return v;
+}
+
+/* Remove a SQLite database and its -wal and -shm files. */
+static inline void h_remove_sqlite(const char *path)
+{
+  char side[4200];
+  unlink(path);
+  snprintf(side, sizeof side, "%s-wal", path);
+  unlink(side);
+  snprintf(side, sizeof side, "%s-shm", path);
+  unlink(side);
 }
 
 static inline void h_sleep_ms(int ms)
