@@ -384,7 +384,7 @@ static void views(wh_registry *reg)
 
   static const char *const routes[][2] = {
     {"GET", ""}, {"PATCH", ""}, {"DELETE", ""}, {"GET", "/secret"}, {"POST", "/secret/rotate"},
-    {"POST", "/test"}, {"GET", "/failed"}, {"POST", "/recover"}};
+    {"POST", "/test"}, {"GET", "/failed"}, {"POST", "/recover"}, {"GET", "/stats"}};
   for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
     char mine[160], missing[160];
     char *msg_mine = NULL;
@@ -533,6 +533,24 @@ static void deliveries(void)
   EXPECT(202, NULL);
   CHECK((int)cJSON_GetNumberValue(cJSON_GetObjectItem(doc, "queued")) >= 1);
   CHECK(h_wait(&log, ep, WH_DELIVERED, 3, 10000));
+
+  /* Stats: the totals are the root's; an endpoint's, through its own view. */
+  call(reg, d, "GET", "/stats", NULL);
+  EXPECT(200, NULL);
+  CHECK(cJSON_GetNumberValue(cJSON_GetObjectItem(doc, "delivered")) >= 3);
+  call(acme, d, "GET", "/stats", NULL);
+  EXPECT(400, "invalid_argument");
+  call(reg, NULL, "GET", "/stats", NULL);
+  EXPECT(409, "wrong_state");
+  snprintf(path, sizeof path, "/endpoints/%s/stats", ep);
+  call(acme, d, "GET", path, NULL);
+  EXPECT(200, NULL);
+  CHECK_STR(str(doc, "endpoint_id"), ep);
+  CHECK_STR(str(doc, "tenant_id"), "acme");
+  call(globex, d, "GET", path, NULL);
+  EXPECT(404, "not_found");
+  call(acme, NULL, "GET", path, NULL);
+  EXPECT(409, "wrong_state");
 
   wh_dispatcher_stop(d, 5000);
   wh_dispatcher_free(d);

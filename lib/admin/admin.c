@@ -608,6 +608,38 @@ static int replay(wh__admin *a)
   return rc ? wh__admin_fail(a, rc, rc == WH_EINVAL ? "endpoint_id" : NULL) : queued(a, n);
 }
 
+/* The dispatcher's totals are every tenant's: the root's only. */
+static int stats(wh__admin *a)
+{
+  if (wh_registry_tenant_id(a->reg))
+    return wh__admin_error(a, 400, "invalid_argument", NULL,
+                           "stats: the dispatcher's totals are every tenant's, on the root registry only (an "
+                           "endpoint's figures are under /endpoints/{id}/stats)");
+  if (!a->d)
+    return wh__admin_error(a, 409, "wrong_state", NULL, "stats: no dispatcher runs here");
+  char *json;
+  int rc = wh_dispatcher_stats_json(a->d, &json);
+  return rc ? wh__admin_fail(a, rc, NULL) : wh__admin_text(a, 200, json);
+}
+
+static int endpoint_stats(wh__admin *a)
+{
+  /* Through the registry first: a view sees its own endpoints only. */
+  char *json;
+  int rc = wh_endpoint_get_json(a->reg, a->id, &json);
+  if (rc == WH_ENOTFOUND)
+    return wh__admin_no_endpoint(a);
+  if (rc)
+    return wh__admin_fail(a, rc, NULL);
+  wh_free(json);
+  if (!a->d)
+    return wh__admin_error(a, 409, "wrong_state", NULL, "stats: no dispatcher runs here");
+  rc = wh_dispatcher_endpoint_stats_json(a->d, a->id, &json);
+  if (rc == WH_ENOTFOUND)
+    return wh__admin_no_endpoint(a);
+  return rc ? wh__admin_fail(a, rc, NULL) : wh__admin_text(a, 200, json);
+}
+
 /* ---- routing ------------------------------------------------------------------------------- */
 
 typedef int (*handler)(wh__admin *a);
@@ -630,8 +662,10 @@ static const struct route {
   {"POST", {"endpoints", "*", "test"}, send_test, 0},
   {"GET", {"endpoints", "*", "failed"}, list_failed, 1},
   {"POST", {"endpoints", "*", "recover"}, recover, 0},
+  {"GET", {"endpoints", "*", "stats"}, endpoint_stats, 0},
   {"GET", {"messages", "*"}, get_message, 0},
   {"POST", {"messages", "*", "replay"}, replay, 0},
+  {"GET", {"stats"}, stats, 0},
 };
 
 static int route_matches(const struct route *r, char **segs, size_t n, const char **id)

@@ -195,8 +195,7 @@ try {
 
   // Health, as the stats say (once the list reloads).
   await page.reload({ waitUntil: 'networkidle0' });
-  const health = await text(page, `#${rowId} td.health`);
-  ok(health && health !== '…', `the webhook shows its health ("${health}")`);
+  await waitText(page, `#${rowId} td.health`, 'Healthy (last answer HTTP 200)', 'the webhook shows its health');
 
   // Without an account the API refuses (the host's login would have one).
   const anon = await fetch(`${server.url}/api/endpoints`);
