@@ -752,11 +752,11 @@ static void result_queue()
   CHECK_INT(end_code.load(), WH_ESTATE);
 
   /* Timeouts are errors like any other. */
-  rcv_script_stall(R, "/queue-stall", 3000);
+  rcv_script_stall(R, "/queue-stall", 0); /* held until the dispatcher gives up on it */
   webhook::Registry slow;
   slow.add_endpoint("stall", url("/queue-stall"));
   webhook::Dispatcher s = dispatcher(slow, 10);
-  s.set_int(WH_OPT_TIMEOUT_MS, 1000);
+  s.set_int(WH_OPT_TIMEOUT_MS, 20000); /* in flight for as long as the checks take */
   s.start();
   size_t seen = rcv_count(R);
   s.emit(person());
