@@ -35,6 +35,9 @@ static void filter_free(wh__log_filter *f) { wh__strv_free((char **)f->ep_ids, f
 
 static int message_json(wh_registry *reg, const char *msg_id, char **json)
 {
+  int rc0 = wh__registry_check(reg, "message");
+  if (rc0)
+    return rc0;
   wh__store *s = wh__registry_store(reg);
   wh__log_filter f;
   int rc = filter_make(reg, &f);
@@ -58,6 +61,9 @@ int wh_endpoint_failed_json(wh_registry *reg, const char *id, int64_t since_unix
   if (!reg || !id || !json_out)
     return wh__fail(WH_EINVAL, "failed deliveries: %s must not be NULL",
                     !reg ? "registry" : !id ? "id" : "json_out");
+  int rc0 = wh__registry_check(reg, "failed deliveries");
+  if (rc0)
+    return rc0;
   wh__endpoint *ep = wh__registry_get(reg, id);
   if (!ep)
     return wh__fail(WH_ENOTFOUND, "failed deliveries: endpoint \"%.64s\": no such endpoint", id);
@@ -68,8 +74,9 @@ int wh_endpoint_failed_json(wh_registry *reg, const char *id, int64_t since_unix
 
 int wh_registry_purge(wh_registry *reg, int64_t before_unix_ms, size_t *count_out)
 {
-  if (!reg)
-    return wh__fail(WH_EINVAL, "purge: registry must not be NULL");
+  int rc0 = wh__registry_check(reg, "purge");
+  if (rc0)
+    return rc0;
   if (wh_registry_tenant_id(reg))
     return wh__fail(WH_EINVAL, "purge: on the root registry only, not on a tenant view");
   size_t n = 0;
@@ -177,6 +184,9 @@ int wh_endpoint_recover(wh_registry *reg, const char *endpoint_id, int64_t since
     *count_out = 0;
   if (!reg || !endpoint_id)
     return wh__fail(WH_EINVAL, "recover: %s must not be NULL", reg ? "endpoint_id" : "registry");
+  int rc0 = wh__registry_check(reg, "recover");
+  if (rc0)
+    return rc0;
   wh__endpoint *ep = wh__registry_get(reg, endpoint_id);
   if (!ep)
     return wh__fail(WH_ENOTFOUND, "recover: endpoint \"%.64s\": no such endpoint", endpoint_id);
@@ -223,6 +233,9 @@ int wh_endpoint_send_test(wh_registry *reg, const char *endpoint_id, char *msg_i
 {
   if (!reg || !endpoint_id)
     return wh__fail(WH_EINVAL, "test event: %s must not be NULL", reg ? "endpoint_id" : "registry");
+  int rc0 = wh__registry_check(reg, "test event");
+  if (rc0)
+    return rc0;
   if (msg_id_out && len < WH_ID_MAX)
     return wh__fail(WH_ERANGE, "test event: message id buffer of %zu bytes, at least WH_ID_MAX (%d) needed", len,
                     WH_ID_MAX);

@@ -215,6 +215,9 @@ struct wh__store *wh__registry_store(wh_registry *reg);
    its views' and its dispatchers'. */
 void wh__registry_ref(wh_registry *reg);
 void wh__registry_unref(wh_registry *reg);
+/* WH_OK, or WH_EINVAL for NULL, or WH_ESTATE in a forked child for a registry
+   of the parent (whose locks a parent's thread may have held at the fork). */
+int wh__registry_check(wh_registry *reg, const char *what);
 /* The root registry behind reg (reg itself unless it is a tenant view). */
 wh_registry *wh__registry_root(wh_registry *reg);
 /* Running dispatchers register fn, called (quickly, under a registry mutex)

@@ -81,9 +81,22 @@ struct wh_registry {
   _Atomic uint64_t seen_version; /* the store's endpoints version we loaded (shared stores) */
   pthread_mutex_t watch_mu;
   watcher *watchers;
+  unsigned fork_gen;    /* a child of the process that opened it may not use it (see fork.c) */
 };
 
 static wh_registry *root_of(wh_registry *reg) { return reg->root ? reg->root : reg; }
+
+/* After fork(), in the child, a registry of the parent is not used: a thread of
+   the parent (a worker, the store's writer) may have held one of its locks at
+   the fork, and the child would wait for it for ever. The child opens its own. */
+int wh__registry_check(wh_registry *reg, const char *what)
+{
+  if (!reg)
+    return wh__fail(WH_EINVAL, "%s: registry must not be NULL", what);
+  if (wh__forked(root_of(reg)->fork_gen))
+    return wh__fail(WH_ESTATE, "%s: registry belongs to the parent process (after fork, open a new one)", what);
+  return WH_OK;
+}
 
 struct wh__store *wh__registry_store(wh_registry *reg) { return root_of(reg)->store; }
 wh_registry *wh__registry_root(wh_registry *reg) { return root_of(reg); }
@@ -524,6 +537,7 @@ int wh_registry_open(wh_registry **out, const char *store)
     return wh__oom();
   }
   atomic_init(&reg->refs, 1);
+  reg->fork_gen = wh__fork_watch();
   if (pthread_rwlock_init(&reg->lock, NULL) != 0) {
     free(reg);
     wh__store_spec_free(&spec);
@@ -550,6 +564,10 @@ void wh__registry_ref(wh_registry *reg) { atomic_fetch_add_explicit(&reg->refs, 
 
 static void registry_destroy(wh_registry *reg)
 {
+  /* The parent's, in a forked child: its locks may be held by threads that do
+     not exist here, its store's connections are the parent's. Left alone. */
+  if (wh__forked(root_of(reg)->fork_gen))
+    return;
   if (reg->root) { /* a view */
     wh__registry_unref(reg->root);
     free(reg->tenant);
@@ -587,9 +605,9 @@ int wh_registry_open_tenant(wh_registry **view_out, wh_registry *reg, const char
   if (!view_out)
     return wh__fail(WH_EINVAL, "tenant view: view_out must not be NULL");
   *view_out = NULL;
-  if (!reg)
-    return wh__fail(WH_EINVAL, "tenant view: registry must not be NULL");
-  int rc = text_valid("tenant id", tenant_id, 1, TENANT_MAX_BYTES);
+  int rc = wh__registry_check(reg, "tenant view");
+  if (!rc)
+    rc = text_valid("tenant id", tenant_id, 1, TENANT_MAX_BYTES);
   if (rc)
     return rc;
   if (reg->tenant && strcmp(reg->tenant, tenant_id) != 0)
@@ -608,8 +626,9 @@ int wh_registry_open_tenant(wh_registry **view_out, wh_registry *reg, const char
 
 int wh_registry_set_int(wh_registry *reg, int setting, long value)
 {
-  if (!reg)
-    return wh__fail(WH_EINVAL, "registry setting: registry must not be NULL");
+  int rc0 = wh__registry_check(reg, "registry setting");
+  if (rc0)
+    return rc0;
   if (reg->tenant)
     return wh__fail(WH_EINVAL, "registry setting %d: on the root registry only, not on a tenant view", setting);
   switch (setting) {
@@ -771,12 +790,13 @@ static int name_taken_fail(const char *name)
 int wh_endpoint_add(wh_registry *reg, const char *name, const char *url, const char *description,
                     char *id_out, size_t id_len)
 {
-  if (!reg)
-    return wh__fail(WH_EINVAL, "registry: must not be NULL");
+  int rc = wh__registry_check(reg, "endpoint");
+  if (rc)
+    return rc;
   if (id_out && id_len < WH_ID_MAX)
     return wh__fail(WH_ERANGE, "endpoint id buffer: %zu bytes, at least WH_ID_MAX (%d) needed", id_len,
                     WH_ID_MAX);
-  int rc = text_valid("endpoint name", name, 1, NAME_MAX_BYTES);
+  rc = text_valid("endpoint name", name, 1, NAME_MAX_BYTES);
   if (!rc)
     rc = wh__url_validate("endpoint url", url);
   if (!rc && description)
@@ -841,11 +861,13 @@ static int not_found(const char *id) { return wh__fail(WH_ENOTFOUND, "endpoint \
 
 int wh_endpoint_remove(wh_registry *reg, const char *id)
 {
-  if (!reg || !id)
-    return wh__fail(WH_EINVAL, "endpoint: %s must not be NULL", reg ? "id" : "registry");
-  wh_registry *root = root_of(reg);
-  int rc = refresh(root);
+  int rc = wh__registry_check(reg, "endpoint");
   if (rc)
+    return rc;
+  if (!id)
+    return wh__fail(WH_EINVAL, "endpoint: id must not be NULL");
+  wh_registry *root = root_of(reg);
+  if ((rc = refresh(root)))
     return rc;
   pthread_rwlock_wrlock(&root->lock);
   wh__endpoint *ep = lookup_visible(reg, id);
@@ -872,10 +894,13 @@ typedef int (*change_fn)(wh_registry *root, wh__endpoint *copy, const void *arg)
 
 static int modify(wh_registry *reg, const char *id, change_fn change, const void *arg)
 {
-  if (!reg || !id)
-    return wh__fail(WH_EINVAL, "endpoint: %s must not be NULL", reg ? "id" : "registry");
+  int rc0 = wh__registry_check(reg, "endpoint");
+  if (rc0)
+    return rc0;
+  if (!id)
+    return wh__fail(WH_EINVAL, "endpoint: id must not be NULL");
   wh_registry *root = root_of(reg);
-  int rc0 = refresh(root);
+  rc0 = refresh(root);
   if (rc0)
     return rc0;
   pthread_rwlock_wrlock(&root->lock);
@@ -1313,6 +1338,9 @@ int wh_endpoint_secret(wh_registry *reg, const char *id, char *buf, size_t len)
   if (!reg || !id || !buf)
     return wh__fail(WH_EINVAL, "endpoint secret: %s must not be NULL",
                     !reg ? "registry" : !id ? "id" : "buf");
+  int rcf = wh__registry_check(reg, "endpoint secret");
+  if (rcf)
+    return rcf;
   wh__endpoint *ep = wh__registry_get(reg, id);
   if (!ep)
     return not_found(id);
@@ -1408,6 +1436,9 @@ int wh_endpoint_get_json(wh_registry *reg, const char *id, char **json_out)
   if (!reg || !id || !json_out)
     return wh__fail(WH_EINVAL, "endpoint json: %s must not be NULL",
                     !reg ? "registry" : !id ? "id" : "json_out");
+  int rcf = wh__registry_check(reg, "endpoint json");
+  if (rcf)
+    return rcf;
   wh__endpoint *ep = wh__registry_get(reg, id);
   if (!ep)
     return not_found(id);
@@ -1420,6 +1451,9 @@ int wh_endpoint_list_json(wh_registry *reg, char **json_out)
 {
   if (!reg || !json_out)
     return wh__fail(WH_EINVAL, "endpoint list: %s must not be NULL", reg ? "json_out" : "registry");
+  int rcf = wh__registry_check(reg, "endpoint list");
+  if (rcf)
+    return rcf;
   wh_registry *root = root_of(reg);
   int rc = refresh(root);
   if (rc)
@@ -1473,6 +1507,9 @@ int wh_endpoint_signature(wh_registry *reg, const char *id, const char *msg_id, 
                     !reg ? "registry must not be NULL" : !id ? "id must not be NULL"
                     : (!msg_id || !*msg_id) ? "msg_id must not be empty"
                     : !header_out ? "header_out must not be NULL" : "body is NULL with a length");
+  int rcf = wh__registry_check(reg, "endpoint signature");
+  if (rcf)
+    return rcf;
   wh__endpoint *ep = wh__registry_get(reg, id);
   if (!ep)
     return not_found(id);

@@ -461,31 +461,61 @@ static int in_child(void *arg)
   EXPECT(wh_dispatcher_result_fd(d) == -1);
   char ep[WH_ID_MAX], url[256];
   rcv_url(R, "/child", url, sizeof url);
-  if (f->durable) {
-    /* The store's writer thread and connections are the parent's. */
-    PARENTS(wh_endpoint_add(f->reg, "child", url, NULL, ep, sizeof ep));
-    PARENTS(wh_endpoint_set_enabled(f->reg, f->ep_id, 0));
-    char *json = NULL;
-    PARENTS(wh_message_get_json(f->reg, f->msg_id, &json));
-    PARENTS(wh_endpoint_failed_json(f->reg, f->ep_id, 0, 10, &json));
-    PARENTS(wh_registry_purge(f->reg, 0, NULL));
-    wh_dispatcher *d2 = NULL;
-    PARENTS(wh_dispatcher_new(&d2, f->reg));
-    /* Reading the endpoints is reading the child's copy. */
-    EXPECT(wh_endpoint_get_json(f->reg, f->ep_id, &json) == WH_OK);
-    wh_free(json);
-  } else {
-    /* A memory registry is a plain copy: the child may go on with it. */
-    EXPECT(wh_endpoint_add(f->reg, "child", url, NULL, ep, sizeof ep) == WH_OK);
-    wh_dispatcher *d2 = NULL;
-    EXPECT(wh_dispatcher_new(&d2, f->reg) == WH_OK);
-    EXPECT(wh_dispatcher_emit(d2, h_person_event(NULL, NULL), NULL, 0) == WH_ESTATE);
-    wh_dispatcher_free(d2); /* never started: no thread to join */
-  }
+  /* The registry too, whatever its store: a thread of the parent may have held
+     one of its locks at the fork (the store's writer and connections are the
+     parent's anyway). */
+  PARENTS(wh_endpoint_add(f->reg, "child", url, NULL, ep, sizeof ep));
+  PARENTS(wh_endpoint_set_enabled(f->reg, f->ep_id, 0));
+  char *json = NULL;
+  PARENTS(wh_message_get_json(f->reg, f->msg_id, &json));
+  PARENTS(wh_endpoint_failed_json(f->reg, f->ep_id, 0, 10, &json));
+  PARENTS(wh_endpoint_get_json(f->reg, f->ep_id, &json));
+  PARENTS(wh_endpoint_list_json(f->reg, &json));
+  PARENTS(wh_registry_purge(f->reg, 0, NULL));
+  wh_registry *view = NULL;
+  PARENTS(wh_registry_open_tenant(&view, f->reg, "acme"));
+  wh_dispatcher *d2 = NULL;
+  PARENTS(wh_dispatcher_new(&d2, f->reg));
+  EXPECT(json == NULL && view == NULL && d2 == NULL);
+  /* A registry of its own works. */
+  wh_registry *mine;
+  EXPECT(wh_registry_open(&mine, NULL) == WH_OK);
+  EXPECT(wh_endpoint_add(mine, "child", url, NULL, ep, sizeof ep) == WH_OK);
+  wh_registry_free(mine);
   /* Freeing the parent's objects returns at once and breaks nothing. */
   wh_dispatcher_free(d);
   wh_registry_free(f->reg);
   return child_bad ? 1 : 0;
+}
+
+/* Forked while the workers are busy (a lock of the store or the registry may
+   be held at that moment): the child exits at once, freeing the parent's
+   objects as a binding's finalizers would, and never waits for a lock. */
+static int in_busy_child(void *arg)
+{
+  forked *f = arg;
+  wh_dispatcher_free(f->d);
+  wh_registry_free(f->reg);
+  return 0;
+}
+
+static void fork_while_busy(void)
+{
+  wh_registry *reg;
+  CHECK_OK(wh_registry_open(&reg, NULL));
+  char id[WH_ID_MAX];
+  add_ep(reg, "busy", "/busy", id);
+  wh_dispatcher *d = plain_dispatcher(reg, 2);
+  CHECK_OK(wh_dispatcher_start(d));
+  for (int round = 0; round < 20; round++) {
+    for (int i = 0; i < 20; i++)
+      CHECK_OK(wh_dispatcher_emit(d, h_person_event(NULL, NULL), NULL, 0));
+    forked f = {.reg = reg, .d = d};
+    CHECK_INT(h_fork_run(in_busy_child, &f, 10000), 0);
+  }
+  CHECK_OK(wh_dispatcher_drain(d, 10000));
+  wh_dispatcher_free(d);
+  wh_registry_free(reg);
 }
 
 static void fork_child(const char *store_name)
@@ -992,6 +1022,7 @@ int main(void)
   stop_wakes_consumer();
   fork_child(NULL);
   fork_child("fork");
+  fork_while_busy();
   process_default();
   queue_basics();
   queue_overflow();

@@ -1516,9 +1516,9 @@ int wh_dispatcher_new(wh_dispatcher **out, wh_registry *reg)
     return wh__fail(WH_EINVAL, "dispatcher: needs the root registry, not a tenant view (one dispatcher "
                                "delivers every tenant's events)");
   unsigned fork_gen = wh__fork_watch();
-  if (wh__store_forked(wh__registry_store(reg)))
-    return wh__fail(WH_ESTATE, "dispatcher: the registry's store belongs to the parent process (after fork, "
-                               "open a new registry in the child)");
+  int rc0 = wh__registry_check(reg, "dispatcher");
+  if (rc0)
+    return rc0;
   if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
     return wh__fail(WH_ENOMEM, "dispatcher: libcurl failed to initialise");
   wh_dispatcher *d = calloc(1, sizeof *d);
