@@ -799,16 +799,24 @@ static int child_checks(webhook::Registry &reg, webhook::Dispatcher &d)
   parents("result_fd", [&] { d.result_fd(); });
   parents("on_result", [&] { d.on_result([](const webhook::Result &) {}); });
   parents("replay", [&] { d.replay("msg_x"); });
-  /* A memory registry is the child's own copy: it may go on with it, and make a dispatcher. */
+  /* The parent's registry, memory store or not, is the parent's too (one of its threads may
+     have held a lock of it at the fork); a new one is the child's own. */
+  parents("add_endpoint", [&] { reg.add_endpoint("child", url("/child")); });
+  parents("endpoints_json", [&] { reg.endpoints_json(); });
+  parents("tenant view", [&] { reg.tenant(ACME).endpoints_json(); });
+  parents("Dispatcher(parent's registry)", [&] { webhook::Dispatcher mine(reg); });
   try {
-    reg.add_endpoint("child", url("/child"));
-    webhook::Dispatcher mine(reg);
+    webhook::Registry own;
+    own.add_endpoint("child", url("/child"));
+    webhook::Dispatcher mine(own);
+    mine.set_int(WH_OPT_WORKERS, 1);
   } catch (const Error &e) {
     bad++;
-    fprintf(stderr, "child: %s\n", e.what());
+    fprintf(stderr, "child: its own registry: %s\n", e.what());
   }
-  /* Destroying the parent's dispatcher in the child returns at once. */
+  /* Destroying the parent's objects in the child returns at once. */
   { webhook::Dispatcher gone = std::move(d); }
+  { webhook::Registry gone = std::move(reg); }
   return bad;
 }
 

@@ -190,6 +190,9 @@ inline void verify(const std::string &secret, const std::string &msg_id, const s
  * Endpoint and message objects come back as the JSON text of the C API
  * (wh_endpoint_get_json(), wh_message_get_json(), ...), to be read with the
  * JSON library of the application.
+ *
+ * After fork(), in the child, every member of the parent's registry (and of its
+ * views) throws WH_ESTATE, and destroying it returns at once: open a new one there.
  * @threadsafety Every member may be called from any number of threads at once
  * (as the C registry), except moving, assigning and destroying the object.
  */
