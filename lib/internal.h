@@ -206,6 +206,18 @@ wh__endpoint *wh__registry_peek(wh_registry *reg, const char *id);
    an event without a tenant): the tenant's own and the platform's. Referenced,
    into a new array. The cost grows with those endpoints only. */
 int wh__registry_match(wh_registry *reg, const char *tenant, const char *type, wh__endpoint ***out, size_t *n);
+/* An endpoint's limits, and its checks as the registry's functions make them
+   (same codes and messages), for callers that validate before changing anything. */
+#define WH__MAX_FILTERS 256
+#define WH__MAX_HEADERS 64
+int wh__check_name(const char *name);
+int wh__check_description(const char *description); /* NULL is fine */
+int wh__check_header(const char *name, const char *value); /* value NULL: a removal */
+int wh__check_pattern(const char *pattern);
+/* The checks of wh_endpoint_set_int / wh_endpoint_set_str (a client certificate
+   file is read), without changing anything. */
+int wh__check_setting_int(int setting, long value);
+int wh__check_setting_str(int setting, const char *value);
 /* Disable an endpoint with a reason (used by the dispatcher). */
 int wh__registry_disable(wh_registry *reg, const char *id, const char *reason);
 

@@ -33,8 +33,8 @@
 #define DESC_MAX_BYTES 4096
 #define HEADER_VALUE_MAX 4096
 #define HEADER_NAME_MAX 256
-#define MAX_FILTERS 256
-#define MAX_HEADERS 64
+#define MAX_FILTERS WH__MAX_FILTERS
+#define MAX_HEADERS WH__MAX_HEADERS
 #define MAX_SECRETS 8
 #define SECRET_MIN_BYTES 24
 #define SECRET_MAX_BYTES 64
@@ -771,6 +771,20 @@ static int fresh_secret(wh__secret *out)
   return rc;
 }
 
+/* The same checks for callers that validate a whole request before changing
+   anything (the admin handler). */
+int wh__check_name(const char *name) { return text_valid("endpoint name", name, 1, NAME_MAX_BYTES); }
+
+int wh__check_description(const char *d)
+{
+  return d ? text_valid("endpoint description", d, 0, DESC_MAX_BYTES) : WH_OK;
+}
+
+int wh__check_header(const char *name, const char *value) { return header_valid(name, value); }
+
+static int pattern_check(const char *pattern);
+int wh__check_pattern(const char *pattern) { return pattern_check(pattern); }
+
 /* ---- changes ------------------------------------------------------------------------ */
 
 /* Does another endpoint of group g than self have this name? Caller holds the lock. */
@@ -1196,7 +1210,7 @@ static int change_setting(wh_registry *root, wh__endpoint *ep, const void *arg)
   }
 }
 
-int wh_endpoint_set_int(wh_registry *reg, const char *id, int setting, long value)
+int wh__check_setting_int(int setting, long value)
 {
   long lo = 0, hi = 0;
   const char *name = NULL;
@@ -1214,8 +1228,14 @@ int wh_endpoint_set_int(wh_registry *reg, const char *id, int setting, long valu
   /* 0 turns a setting off (timeout: back to the dispatcher's). */
   if (value != 0 && (value < lo || value > hi))
     return wh__fail(WH_EINVAL, "%s: %ld is outside %ld..%ld (0: not set)", name, value, lo ? lo : 0, hi);
+  return WH_OK;
+}
+
+int wh_endpoint_set_int(wh_registry *reg, const char *id, int setting, long value)
+{
+  int rc = wh__check_setting_int(setting, value);
   setting_arg a = {setting, value, NULL};
-  return modify(reg, id, change_setting, &a);
+  return rc ? rc : modify(reg, id, change_setting, &a);
 }
 
 /* A client certificate file must hold a certificate and its private key, now:
@@ -1244,7 +1264,7 @@ static int client_cert_valid(const char *path)
   return rc;
 }
 
-int wh_endpoint_set_str(wh_registry *reg, const char *id, int setting, const char *value)
+int wh__check_setting_str(int setting, const char *value)
 {
   int rc = WH_OK;
   switch (setting) {
@@ -1270,10 +1290,14 @@ int wh_endpoint_set_str(wh_registry *reg, const char *id, int setting, const cha
   default:
     return wh__fail(WH_EINVAL, "endpoint setting %d: no such setting", setting);
   }
-  if (rc)
-    return rc;
+  return rc;
+}
+
+int wh_endpoint_set_str(wh_registry *reg, const char *id, int setting, const char *value)
+{
+  int rc = wh__check_setting_str(setting, value);
   setting_arg a = {setting, 0, value};
-  return modify(reg, id, change_setting, &a);
+  return rc ? rc : modify(reg, id, change_setting, &a);
 }
 
 /* ---- reads ------------------------------------------------------------------------- */

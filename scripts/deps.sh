@@ -24,6 +24,8 @@ WEBHOOK_DEPS=(
   # (bindings/node/setup.sh installs its npm packages).
   python3 python3-setuptools python3-wheel python3-venv python3-pip python3-mypy
   nodejs npm
+  chromium        # the admin page's browser test (driven by puppeteer-core from npm)
+  man-db          # whctl's man page is rendered without warnings (test whctl_man)
 )
 
 # Print the packages of WEBHOOK_DEPS that are not installed, one a line. A name

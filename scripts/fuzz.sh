@@ -3,7 +3,7 @@
 #
 #   scripts/fuzz.sh [TARGET...]        all targets when none is named
 #                                      (verify url_header resource_json retry_after
-#                                       schedule store_spec incoming)
+#                                       schedule store_spec incoming admin)
 # Environment:
 #   FUZZ_SECONDS    fuzzing time per target, default 30
 #   FUZZ_BUILD_DIR  build directory, default build-fuzz (relative to the source tree)
@@ -24,13 +24,13 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 
-all_targets=(verify url_header resource_json retry_after schedule store_spec incoming)
+all_targets=(verify url_header resource_json retry_after schedule store_spec incoming admin)
 # Longest input each target is given: enough for its limits that matter (a body
 # past the 4096-byte stack buffer, 513 levels of JSON, a 4 KiB sqlite path,
 # header values past the receiver's 4096-byte limit).
 declare -A max_len=(
   [verify]=8192 [url_header]=4096 [resource_json]=4096
-  [retry_after]=128 [schedule]=1024 [store_spec]=8192 [incoming]=8192
+  [retry_after]=128 [schedule]=1024 [store_spec]=8192 [incoming]=8192 [admin]=8192
 )
 
 seconds=${FUZZ_SECONDS:-30}

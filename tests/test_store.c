@@ -385,6 +385,120 @@ static void read_only(void)
   chmod(path, 0644);
 }
 
+/* Several stores may have one SQLite file open, in one process or in several:
+   an opener that is not alone with the file leaves the others' claims alone
+   (freeing them would deliver their work twice); one that is alone frees the
+   claims of processes that died, and delivers their work. The child holds the
+   store with a delivery in flight (to an endpoint that answers slowly) until
+   its standard input closes. */
+static void hold_child(const char *store)
+{
+  wh_registry *reg;
+  CHECK_OK(wh_registry_open(&reg, store)); /* its endpoint: the parent's "held" */
+  h_log log;
+  h_log_init(&log);
+  wh_dispatcher *d = h_dispatcher(reg, &log, NULL);
+  CHECK_OK(wh_dispatcher_start(d));
+  CHECK_OK(wh_emit(h_person_event(NULL, NULL)));
+  printf("open\n");
+  fflush(stdout);
+  char c;
+  while (read(0, &c, 1) > 0) {
+  }
+  wh_dispatcher_free(d);
+  wh_registry_free(reg);
+}
+
+static size_t delivered_at(const char *path)
+{
+  size_t n = 0;
+  for (size_t i = 0; i < rcv_count(R); i++) {
+    const rcv_request *q = rcv_request_at(R, i);
+    n += q && strcmp(q->path, path) == 0;
+  }
+  return n;
+}
+
+static void several_openers(void)
+{
+  char store[600], lockfile[600], url[256];
+  store_path(store, sizeof store, "held.db");
+  snprintf(lockfile, sizeof lockfile, "%s.lock", store + 7);
+  /* In one process: a delivery in flight for A; B opens and starts a
+     dispatcher of its own: it must not take A's delivery. */
+  rcv_spec slow = {.kind = RCV_REPLY, .status = 200, .ms = 1500};
+  rcv_script(R, "/held", &slow); /* an answer, slowly: a delivery stays in flight */
+  wh_registry *a, *b;
+  CHECK_OK(wh_registry_open(&a, store));
+  char id[WH_ID_MAX];
+  CHECK_OK(wh_endpoint_add(a, "held", rcv_url(R, "/held", url, sizeof url), NULL, id, sizeof id));
+  h_log la, lb;
+  h_log_init(&la);
+  h_log_init(&lb);
+  wh_dispatcher *da = h_dispatcher(a, &la, NULL);
+  CHECK_OK(wh_dispatcher_start(da));
+  size_t before = delivered_at("/held");
+  CHECK_OK(wh_dispatcher_emit(da, h_person_event(NULL, NULL), NULL, 0));
+  CHECK(rcv_wait_count(R, rcv_count(R) + 1, 5000));
+  CHECK_OK(wh_registry_open(&b, store));
+  wh_dispatcher *db = h_dispatcher(b, &lb, NULL);
+  CHECK_OK(wh_dispatcher_start(db));
+  CHECK(h_wait(&la, id, WH_DELIVERED, 1, 5000));
+  h_sleep_ms(300);
+  CHECK_INT(delivered_at("/held") - before, 1); /* sent once, by A */
+  CHECK_INT(h_count(&lb, id, 0), 0);
+  wh_dispatcher_free(db);
+  wh_dispatcher_free(da);
+  wh_registry_free(b);
+  wh_registry_free(a);
+  h_log_free(&la);
+  h_log_free(&lb);
+
+  /* Another process holds it with a delivery in flight: opening it here
+     works and takes nothing; once that process is killed, the next opener is
+     alone, frees its claim and delivers its work. */
+  int in[2], out[2];
+  CHECK(pipe(in) == 0 && pipe(out) == 0);
+  fflush(NULL);
+  pid_t pid = fork();
+  if (pid == 0) {
+    dup2(in[0], 0);
+    dup2(out[1], 1);
+    close(in[1]);
+    close(out[0]);
+    execl(self_path, self_path, "child-hold", store, (char *)NULL);
+    _exit(127);
+  }
+  close(in[0]);
+  close(out[1]);
+  char line[16] = "";
+  CHECK(read(out[0], line, sizeof line - 1) > 0 && strncmp(line, "open", 4) == 0);
+  before = delivered_at("/held");
+  int64_t end = h_mono_ms() + 5000;
+  while (delivered_at("/held") == before && h_mono_ms() < end)
+    h_sleep_ms(5); /* its request is being answered slowly */
+  CHECK_OK(wh_registry_open(&a, store));
+  wh_registry_free(a);
+  kill(pid, SIGKILL);
+  int st;
+  waitpid(pid, &st, 0);
+  close(in[1]);
+  close(out[0]);
+  rcv_script_clear(R, "/held");
+  size_t sent = delivered_at("/held");
+  h_log_init(&la);
+  CHECK_OK(wh_registry_open(&a, store));
+  da = h_dispatcher(a, &la, NULL);
+  CHECK_OK(wh_dispatcher_start(da));
+  CHECK_OK(wh_dispatcher_drain(da, 10000));
+  CHECK_INT(h_count(&la, NULL, WH_DELIVERED), 1); /* the dead process's delivery */
+  CHECK_INT(delivered_at("/held") - sent, 1);
+  wh_dispatcher_free(da);
+  wh_registry_free(a);
+  h_log_free(&la);
+  CHECK(access(lockfile, F_OK) == 0);
+}
+
 /* A full disk, made with a file size limit: emit fails with WH_ESTORE; what was
    accepted before is still there and gets delivered. */
 static char full_msgs[64][WH_ID_MAX];
@@ -584,6 +698,10 @@ int main(int argc, char **argv)
     read_only_child(argv[2]);
     return check_failures;
   }
+  if (argc == 3 && strcmp(argv[1], "child-hold") == 0) {
+    hold_child(argv[2]);
+    return check_failures;
+  }
   if (argc == 3 && strcmp(argv[1], "child-full") == 0) {
     full_disk_child(argv[2]);
     return check_failures;
@@ -601,6 +719,7 @@ int main(int argc, char **argv)
   replay_recover_retention("memory:");
   bad_files();
   read_only();
+  several_openers();
   full_disk();
   wal_starts_over();
   rcv_free(R);

@@ -56,6 +56,7 @@ static const char *const migrations[] = {
 typedef struct {
   wh__qstore q; /* first: the store operations start here */
   char *path, *label;
+  int lock_fd; /* PATH.lock, held while open (filelock.c) */
   sqlite3 *wdb; /* the writer thread's */
   struct {
     char *sql;
@@ -559,6 +560,7 @@ static void s_close(wh__store *base)
   sqlite3_close(s->rdb);
   sqlite3_close(s->wdb);
   pthread_mutex_destroy(&s->rmu);
+  wh__file_unlock(s->lock_fd);
   free(s->path);
   free(s->label);
   free(s);
@@ -823,7 +825,10 @@ int wh__store_sqlite_open(const char *path, wh__store **out)
   pthread_mutex_init(&s->rmu, NULL);
   pthread_mutex_init(&s->cmu, NULL);
   pthread_cond_init(&s->ccv, NULL);
-  int rc = open_conn(s, &s->wdb);
+  int alone = 0;
+  int rc = wh__file_lock(path, &s->lock_fd, &alone);
+  if (!rc)
+    rc = open_conn(s, &s->wdb);
   if (!rc)
     rc = prepare_schema(s);
   if (!rc)
@@ -839,8 +844,9 @@ int wh__store_sqlite_open(const char *path, wh__store **out)
     s->ckpt_started = pthread_create(&s->ckpt, NULL, ckpt_main, s) == 0;
     sqlite3_wal_hook(s->wdb, on_wal, s);
   }
-  /* Deliveries claimed by a process that died are free again: recovery. */
-  if (!rc && run(s, "UPDATE wh_delivery SET claimed = 0 WHERE claimed != 0", NULL) != SQLITE_DONE)
+  /* Deliveries claimed by a process that died are free again: recovery; but
+     only when no other store has the file open, whose claims are live. */
+  if (!rc && alone && run(s, "UPDATE wh_delivery SET claimed = 0 WHERE claimed != 0", NULL) != SQLITE_DONE)
     rc = db_fail(s->wdb, path, "recovering claimed deliveries");
   if (!rc)
     rc = wh__qstore_init(&s->q, &sqlite_backend, s, s->label);

@@ -172,6 +172,10 @@ static inline bool wh__store_forked(const wh__store *s) { return s->ops->durable
 int wh__store_forked_fail(const char *label);
 
 int wh__store_open(const wh__store_spec *spec, wh__store **out);
+/* Hold PATH.lock shared while a SQLite store is open (filelock.c); *alone: no
+   other store had the file open, so the claims of dead processes may be freed. */
+int wh__file_lock(const char *path, int *fd_out, int *alone);
+void wh__file_unlock(int fd);
 int wh__store_memory_open(wh__store **out);
 int wh__store_sqlite_open(const char *path, wh__store **out);
 int wh__store_pg_open(const char *conninfo, wh__store **out);
