@@ -978,6 +978,36 @@ static void incoming_and_signing()
   CHECK_THROWS(rc.check(std::map<std::string, std::string>{}, body), WH_EINVAL, nullptr);
 }
 
+/* ---- 11. the admin REST API as one call --------------------------------------------------------- */
+
+static void admin_api()
+{
+  webhook::Registry reg;
+  webhook::Registry acme = reg.tenant(ACME), globex = reg.tenant(GLOBEX);
+  std::string theirs = globex.add_endpoint("Globex CRM", url("/globex-admin"));
+  webhook::Dispatcher d = dispatcher(reg);
+
+  /* Acme's administrator, through Acme's view: create, list, read. */
+  webhook::AdminResponse created = webhook::admin_handle(
+    acme, &d, "POST", "/endpoints",
+    R"({"name":"CRM people sync","url":")" + url("/acme-admin") + R"(","filters":["people.*"]})");
+  CHECK_INT(created.status, 201);
+  CHECK(has(created.body, "\"tenant_id\":\"" ACME "\"") && has(created.body, "\"people.*\""));
+  webhook::AdminResponse list = webhook::admin_handle(acme, nullptr, "GET", "/endpoints");
+  CHECK_INT(list.status, 200);
+  CHECK(has(list.body, "CRM people sync") && !has(list.body, theirs));
+  CHECK(has(acme.endpoints_json(), "CRM people sync")); /* the same registry underneath */
+
+  /* Bad requests are answers, not exceptions. */
+  webhook::AdminResponse other = webhook::admin_handle(acme, &d, "GET", "/endpoints/" + theirs);
+  CHECK_INT(other.status, 404);
+  CHECK(has(other.body, "\"error\"") && has(other.body, "not_found"));
+  CHECK_INT(webhook::admin_handle(acme, &d, "PUT", "/endpoints").status, 405);
+  CHECK_INT(webhook::admin_handle(acme, &d, "POST", "/endpoints", "{not json").status, 400);
+  CHECK_INT(webhook::admin_handle(reg, &d, "GET", "/endpoints").status, 200);
+  CHECK_THROWS(webhook::admin_handle(webhook::Registry(nullptr), &d, "GET", "/endpoints"), WH_EINVAL, nullptr);
+}
+
 /* ---- test_cpp api: the wrapper covers the C header ---------------------------------------------- */
 
 static std::string read_file(const char *path)
@@ -1188,6 +1218,7 @@ int main(int argc, char **argv)
       fork_child();
       exit_without_stop("/proc/self/exe");
       incoming_and_signing();
+      admin_api();
       std::string db = std::string(dir) + "/casebook.db";
       for (const char *suffix : {"", "-wal", "-shm"})
         unlink((db + suffix).c_str());
