@@ -44,6 +44,18 @@ void wh__iso_ms(int64_t ms, char out[64])
            tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
 }
 
+/* OpenSSL frees its global state in an atexit handler unless it is told not to, first
+   thing. A host that returns from main with a dispatcher still running (a C++ static, a
+   binding never closed, a thread still emitting) then has workers signing and drawing
+   random numbers with a freed OpenSSL while the static destructors stop them: a crash
+   (tests/test_cpp.cpp, "exit-running", about one exit in 15). Asked at load time, before
+   any of our calls or libcurl's initialise it, OpenSSL registers no handler; the OS takes
+   the memory back at exit anyway. A host that initialised OpenSSL earlier keeps its choice. */
+__attribute__((constructor)) static void openssl_keep_at_exit(void)
+{
+  OPENSSL_init_crypto(OPENSSL_INIT_NO_ATEXIT, NULL);
+}
+
 int wh__random(void *buf, size_t n)
 {
   if (RAND_bytes(buf, (int)n) != 1)

@@ -2,7 +2,7 @@
 # Build a small host program against an installed libwebhook, as a user would, and run it:
 #   (a) with pkg-config, linked to the shared library, run with LD_LIBRARY_PATH;
 #   (b) as an out-of-tree CMake project: find_package(webhook 1) and webhook::webhook
-#       (and webhook::webhook_static);
+#       (and webhook::webhook_static), in C and in C++ (<webhook/webhook.hpp>);
 #   (c) with pkg-config --static, linked to libwebhook.a.
 # Each program must print OK, and must have used the install in PREFIX, not another copy.
 # Used by install_consumer.sh (a cmake --install) and deb_check.sh (the Debian packages
@@ -99,7 +99,7 @@ fi
 # --- (b) CMake: find_package(webhook 1) -----------------------------------------------
 if run "configure the CMake consumer" "$cmake" -S "$consumer" -B "$tmp/cmake" \
        -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_C_COMPILER="$cc" -DCMAKE_BUILD_TYPE=Release \
-       -DCMAKE_C_FLAGS="${WEBHOOK_CONSUMER_FLAGS:-}" \
+       -DCMAKE_C_FLAGS="${WEBHOOK_CONSUMER_FLAGS:-}" -DCMAKE_CXX_FLAGS="${WEBHOOK_CONSUMER_FLAGS:-}" \
        -DCMAKE_EXE_LINKER_FLAGS="${WEBHOOK_CONSUMER_FLAGS:-}"; then
   found=$(sed -n 's/^webhook_DIR:[A-Z]*=//p' "$tmp/cmake/CMakeCache.txt")
   if ! same_dir "$found" "$prefix/$libdir/cmake/webhook"; then
@@ -109,6 +109,7 @@ if run "configure the CMake consumer" "$cmake" -S "$consumer" -B "$tmp/cmake" \
     # The imported target carries the library's full path: no LD_LIBRARY_PATH needed.
     expect_ok "find_package, webhook::webhook" env -u LD_LIBRARY_PATH "$tmp/cmake/app"
     expect_ok "find_package, webhook::webhook_static" env -u LD_LIBRARY_PATH "$tmp/cmake/app_static"
+    expect_ok "find_package, webhook::webhook, C++ (webhook.hpp)" env -u LD_LIBRARY_PATH "$tmp/cmake/app_cpp"
   fi
 fi
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The public header compiles on its own, as C99 or as C++17, pedantic, warnings as errors,
-# with every compiler given.
+# with every compiler given; and so does the C++ wrapper, webhook.hpp (mode hpp17), with
+# the warnings a careful C++ project turns on.
 #
-#   header_check.sh c99|cxx17 INCLUDE_DIR COMPILER...
+#   header_check.sh c99|cxx17|hpp17 INCLUDE_DIR COMPILER...
 set -euo pipefail
 
 mode=$1 include_dir=$2
@@ -29,7 +30,37 @@ int main(void) {
   return id[0] + (WH_VERSION_NUM == 0x010100 ? WH_OK : WH_EINVAL);
 }'
 
+# The wrapper's templates are instantiated (Receiver::check with two kinds of header list),
+# so that their bodies are checked too.
+hpp_body='#include <webhook/webhook.hpp>
+#include <webhook/webhook.hpp>
+
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+int main() {
+  try {
+    webhook::Registry reg;
+    webhook::Dispatcher d(reg);
+    d.on_result([](const webhook::Result &r) { (void)r; });
+    webhook::Receiver rc;
+    std::map<std::string, std::string> headers;
+    std::vector<std::pair<const char *, const char *>> list;
+    return rc.check(headers, "").seen_before + rc.check(list, "").seen_before;
+  } catch (const webhook::Error &e) {
+    return e.code();
+  }
+}'
+
 case $mode in
+  hpp17)
+    src=$tmp/wrapper.cpp
+    body=$hpp_body
+    what='<webhook/webhook.hpp>'
+    flags=(-std=c++17 -pedantic -Werror -Wall -Wextra -Wundef -Wold-style-cast -Wshadow -Wconversion
+           -Wsign-conversion -Wnon-virtual-dtor -Wzero-as-null-pointer-constant -Wcast-qual) ;;
   c99)
     src=$tmp/header.c
     flags=(-std=c99 -pedantic -Werror -Wall -Wextra -Wstrict-prototypes -Wundef) ;;
@@ -46,7 +77,7 @@ for cc in "$@"; do
   if "$cc" "${flags[@]}" -I"$include_dir" -c "$src" -o "$tmp/header.o"; then
     echo "   ok"
   else
-    echo "FAIL: <webhook/webhook.h> does not compile alone with $cc ($mode)" >&2
+    echo "FAIL: ${what:-<webhook/webhook.h>} does not compile alone with $cc ($mode)" >&2
     status=1
   fi
 done

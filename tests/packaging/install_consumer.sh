@@ -31,7 +31,7 @@ if ! "$cmake" --install "$build" --prefix "$prefix" "${cfg[@]}" >"$tmp/log" 2>&1
   exit 1
 fi
 
-for f in include/webhook/webhook.h \
+for f in include/webhook/webhook.h include/webhook/webhook.hpp \
          "$libdir/libwebhook.so" "$libdir/libwebhook.so.1" "$libdir/libwebhook.a" \
          "$libdir/pkgconfig/libwebhook.pc" \
          "$libdir/cmake/webhook/webhookConfig.cmake" \
