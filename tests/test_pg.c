@@ -340,8 +340,16 @@ static void shared_work(const char *self, int nproc, int total, int kill_one)
   char(*ids)[WH_ID_MAX] = NULL;
   size_t n = 0, cap = 0;
   int64_t t0 = h_mono_ms();
+  /* Leases: 2 s where a process is killed (its work is taken over that soon).
+     Without a kill no delivery may be made twice, and each process keeps its
+     backlog (emitted faster than it is delivered) claimed by renewing every
+     third of the lease through its store's writer; on a loaded machine
+     (sanitizers, the soak test beside it) a renewal queued behind a batch of
+     emits has come more than 2 s late, and another process then took over
+     deliveries still waiting in the first one's memory: 7 of 60,000 made
+     twice. A 6 s lease leaves that margin. */
   for (int i = 0; i < nproc; i++)
-    spawn(&p[i], self, total / nproc, 2000);
+    spawn(&p[i], self, total / nproc, kill_one ? 2000 : 6000);
   /* With kill_one, process 0 is killed mid-run, 0.7 s in. */
   read_all(p, nproc, kill_one ? t0 + 700 : 0, &ids, &n, &cap);
   if (kill_one) {
