@@ -10,6 +10,9 @@
  *       emit EVENTS events (from EMIT_THREADS host threads) to one endpoint while
  *       the dispatcher delivers them; throughput = EVENTS / (first emit .. last
  *       delivery, as the result callback saw it)
+ *   bench_deliver stream-batch URL STORE WORKERS EVENTS BATCH
+ *       as stream, from one emitting thread calling wh_dispatcher_emit_batch
+ *       with BATCH events a call (one commit per call with SQLite)
  *   bench_deliver drain URL STORE WORKERS EVENTS EMIT_THREADS
  *       fill the store with EVENTS pending deliveries first (the endpoint pointing
  *       at a listener that never answers, then stopped and pointed at URL), then
@@ -70,11 +73,28 @@ typedef struct {
   pthread_t t;
 } emitter;
 
+/* Events per wh_dispatcher_emit_batch call; 1: wh_dispatcher_emit, one by one. */
+static int g_batch = 1;
+
 static void *emit_main(void *p)
 {
   emitter *e = p;
-  for (long i = 0; i < e->n; i++)
-    bench_emit(e->d, e->rtype);
+  if (g_batch <= 1) {
+    for (long i = 0; i < e->n; i++)
+      bench_emit(e->d, e->rtype);
+    return NULL;
+  }
+  wh_event **evs = malloc((size_t)g_batch * sizeof *evs);
+  if (!evs)
+    bench_die("out of memory");
+  for (long i = 0; i < e->n; i += g_batch) {
+    size_t k = (size_t)(e->n - i < g_batch ? e->n - i : g_batch);
+    for (size_t j = 0; j < k; j++)
+      evs[j] = bench_event(e->rtype);
+    if (wh_dispatcher_emit_batch(e->d, evs, k, NULL, 0))
+      bench_die("wh_dispatcher_emit_batch");
+  }
+  free(evs);
   return NULL;
 }
 
@@ -522,6 +542,7 @@ static void raise_nofile(void)
 static int usage(void)
 {
   fprintf(stderr, "usage: bench_deliver payload | freeport | stream URL STORE WORKERS EVENTS EMIT_THREADS |\n"
+                  "       stream-batch URL STORE WORKERS EVENTS BATCH |\n"
                   "       drain URL STORE WORKERS EVENTS EMIT_THREADS | e2e URL STORE RATE SECONDS |\n"
                   "       hol URL HANGING EVENTS | fanout URL ENDPOINTS EVENTS |\n"
                   "       ordered URL STORE RESOURCES EVENTS ORDERED | shared URL PG_URI PROCS EVENTS\n");
@@ -541,6 +562,12 @@ int main(int argc, char **argv)
   if ((strcmp(cmd, "stream") == 0 || strcmp(cmd, "drain") == 0) && argc == 7) {
     int (*f)(const char *, const char *, int, long, int) = cmd[0] == 's' ? cmd_stream : cmd_drain;
     return f(argv[2], argv[3], atoi(argv[4]), atol(argv[5]), atoi(argv[6]));
+  }
+  if (strcmp(cmd, "stream-batch") == 0 && argc == 7) {
+    g_batch = atoi(argv[6]);
+    if (g_batch < 1 || g_batch > 100000)
+      return usage();
+    return cmd_stream(argv[2], argv[3], atoi(argv[4]), atol(argv[5]), 1);
   }
   if (strcmp(cmd, "e2e") == 0 && argc == 6)
     return cmd_e2e(argv[2], argv[3], atof(argv[4]), atof(argv[5]));
