@@ -341,13 +341,12 @@ static void shared_work(const char *self, int nproc, int total, int kill_one)
   size_t n = 0, cap = 0;
   int64_t t0 = h_mono_ms();
   /* Leases: 2 s where a process is killed (its work is taken over that soon).
-     Without a kill no delivery may be made twice, and each process keeps its
-     backlog (emitted faster than it is delivered) claimed by renewing every
-     third of the lease through its store's writer; on a loaded machine
-     (sanitizers, the soak test beside it) a renewal queued behind a batch of
-     emits has come more than 2 s late, and another process then took over
-     deliveries still waiting in the first one's memory: 7 of 60,000 made
-     twice. A 6 s lease leaves that margin. */
+     Without a kill no delivery may be made twice: each process keeps its
+     backlog claimed by renewing every third of the lease. Renewals went
+     through the writer's queue, and on a loaded machine one queued behind a
+     batch of emits came more than 2 s late: 7 of 60,000 deliveries were made
+     twice. They now run beside the writer (renew_beside_writer); 6 s leaves
+     a loaded machine's scheduler its margin too. */
   for (int i = 0; i < nproc; i++)
     spawn(&p[i], self, total / nproc, kill_one ? 2000 : 6000);
   /* With kill_one, process 0 is killed mid-run, 0.7 s in. */
@@ -586,6 +585,61 @@ static void lifecycle_pg(void)
   h_log_free(&log);
 }
 
+/* ---- leases are renewed beside the writer, not behind it ------------------------------- */
+
+static void *emit_one(void *arg)
+{
+  CHECK_OK(wh_dispatcher_emit(arg, h_person_event(NULL, NULL), NULL, 0));
+  return NULL;
+}
+
+/* The deliveries a process holds (in flight, or waiting in its memory) keep
+   their lease while its writer is held up: behind a lock here, behind a long
+   batch of emits on a loaded machine. Renewed through the writer's queue, they
+   lapsed, and another process took them over and delivered them a second time. */
+static void renew_beside_writer(void)
+{
+  reset_db();
+  wh_registry *reg;
+  CHECK_OK(wh_registry_open(&reg, uri));
+  char url[256];
+  rcv_url(R, "/pg-renew", url, sizeof url);
+  CHECK_OK(wh_endpoint_add(reg, "renew", url, NULL, NULL, 0));
+  rcv_spec stall = {.kind = RCV_STALL, .ms = 8000};
+  rcv_script(R, "/pg-renew", &stall);
+  h_log log;
+  h_log_init(&log);
+  wh_dispatcher *d = h_dispatcher(reg, &log, "0.2,0.2,0.2");
+  CHECK_OK(wh_dispatcher_set_int(d, WH_OPT_LEASE_MS, 1500));
+  CHECK_OK(wh_dispatcher_start(d));
+  for (int i = 0; i < 10; i++)
+    CHECK_OK(wh_dispatcher_emit(d, h_person_event(NULL, NULL), NULL, 0));
+
+  /* Another session's SHARE lock on webhook.message stops the writer's next
+     insert: an emit from a thread now holds the writer for as long as we like. */
+  PGconn *c = PQconnectdb(uri);
+  PQclear(PQexec(c, "BEGIN"));
+  PGresult *res = PQexec(c, "LOCK TABLE webhook.message IN SHARE MODE");
+  CHECK(PQresultStatus(res) == PGRES_COMMAND_OK);
+  PQclear(res);
+  pthread_t t;
+  pthread_create(&t, NULL, emit_one, d);
+  h_sleep_ms(3500); /* more than twice the lease */
+  long held = pg_count("SELECT count(*) FROM webhook.delivery WHERE state = 0 AND claimed <> 0");
+  long lapsed = pg_count("SELECT count(*) FROM webhook.delivery WHERE state = 0 AND claimed <> 0"
+                         " AND lease_until < webhook.now_ms()");
+  PQclear(PQexec(c, "COMMIT"));
+  PQfinish(c);
+  pthread_join(t, NULL);
+  CHECK_INT(held, 10);
+  CHECK_INT(lapsed, 0);
+
+  rcv_script_clear(R, "/pg-renew");
+  wh_dispatcher_free(d);
+  wh_registry_free(reg);
+  h_log_free(&log);
+}
+
 int main(int argc, char **argv)
 {
   if (argc == 5 && strcmp(argv[1], "worker") == 0) {
@@ -602,6 +656,7 @@ int main(int argc, char **argv)
   shared_registry();
   outbox();
   lifecycle_pg();
+  renew_beside_writer();
   int total = getenv("WH_TEST_PG_EVENTS") ? atoi(getenv("WH_TEST_PG_EVENTS")) : 30000;
   shared_work(argv[0], 1, total, 0);
   shared_work(argv[0], 3, total, 0);

@@ -510,17 +510,6 @@ static int do_purge(pstore *s, wh__job *j)
   return good ? WH_OK : job_fail_pg(j, s->w, "purging delivered messages");
 }
 
-static int do_renew(pstore *s, wh__job *j)
-{
-  char owner[24], lease[24];
-  i64(owner, j->u.owner);
-  i64(lease, s->q.base.lease_ms);
-  const char *p[] = {owner, lease};
-  return exec_job(j, s->w, "renewing leases",
-                  "UPDATE webhook.delivery SET lease_until = webhook.now_ms() + $2 WHERE claimed = $1 AND state = 0",
-                  2, p);
-}
-
 /* Outbox rows become messages in the same transaction that deletes them: an
    event is emitted exactly when the host's transaction committed, and once. */
 static int do_outbox(pstore *s, wh__job *j)
@@ -610,7 +599,6 @@ static int do_job(void *ctx, wh__job *j)
   }
   case WH__JOB_REQUEUE: return do_requeue(s, j);
   case WH__JOB_PURGE: return do_purge(s, j);
-  case WH__JOB_RENEW: return do_renew(s, j);
   case WH__JOB_OUTBOX: return do_outbox(s, j);
   default: return WH_OK;
   }
@@ -922,6 +910,33 @@ static void p_close(wh__store *base)
   free(s);
 }
 
+/* Keep this process's claims alive, on the reading connection rather than
+   through the writer: queued behind a batch of emits (or a writer waiting on a
+   lock) a renewal could come after the lease ran out, and another process
+   would then take over deliveries this one still holds. SKIP LOCKED: a row
+   that the writer's open transaction is recording is not waited for (no lock
+   cycle with it), and its record gives it a fresh lease anyway. */
+static void p_renew(wh__store *base, int64_t owner)
+{
+  pstore *s = (pstore *)base;
+  if (wh__store_forked(base))
+    return; /* the connections are the parent's */
+  char o[24], lease[24];
+  i64(o, owner);
+  i64(lease, s->q.base.lease_ms);
+  const char *p[] = {o, lease};
+  int rc = WH_OK;
+  pthread_mutex_lock(&s->rmu);
+  PGresult *res = read_q(s,
+                         "UPDATE webhook.delivery SET lease_until = webhook.now_ms() + $2::bigint WHERE id IN"
+                         " (SELECT id FROM webhook.delivery WHERE claimed = $1 AND state = 0 FOR UPDATE SKIP LOCKED)",
+                         2, p, "renewing leases", &rc);
+  PQclear(res);
+  pthread_mutex_unlock(&s->rmu);
+  if (rc != WH_OK)
+    wh__qstore_note_failure(&s->q, wh_error_last()); /* counted and logged like a failed write */
+}
+
 static const wh__store_ops pg_ops = {
   .name = "postgresql",
   .durable = 1,
@@ -938,7 +953,7 @@ static const wh__store_ops pg_ops = {
   .failed_json = p_failed_json,
   .requeue = wh__q_requeue,
   .purge = wh__q_purge,
-  .renew = wh__q_renew,
+  .renew = p_renew,
   .outbox = wh__q_outbox,
   .failures = wh__q_failures,
   .on_work = p_on_work,

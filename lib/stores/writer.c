@@ -54,7 +54,7 @@ static void run_batch(wh__qstore *q, wh__job *batch)
   /* Claims need not reach the disk either: a claim lost to a power cut is a
      delivery that is claimed (and perhaps made) again. */
   for (wh__job *j = batch; j && !durable; j = j->next)
-    durable = j->kind != WH__JOB_RECORD && j->kind != WH__JOB_CLAIM && j->kind != WH__JOB_RENEW;
+    durable = j->kind != WH__JOB_RECORD && j->kind != WH__JOB_CLAIM;
   if (be->begin(q->ctx, batch, durable) == WH_OK) {
     /* A job alone needs no savepoint: its failure is the transaction's. Nor
        does an attempt record: nobody waits for it, and what can make one of
@@ -236,6 +236,14 @@ int wh__qstore_sync(wh__qstore *q, wh__job *j)
   return WH_OK;
 }
 
+void wh__qstore_note_failure(wh__qstore *q, const char *why)
+{
+  pthread_mutex_lock(&q->mu);
+  snprintf(q->failure, sizeof q->failure, "%s", why);
+  atomic_fetch_add(&q->failures, 1);
+  pthread_mutex_unlock(&q->mu);
+}
+
 uint64_t wh__q_failures(wh__store *s, char *why, size_t len)
 {
   wh__qstore *q = (wh__qstore *)s;
@@ -383,13 +391,6 @@ int wh__q_purge(wh__store *s, int64_t before_ms, size_t *count)
   if (count)
     *count = rc ? 0 : j.u.purge.count;
   return rc;
-}
-
-void wh__q_renew(wh__store *s, int64_t owner)
-{
-  wh__job j = {.kind = WH__JOB_RENEW};
-  j.u.owner = owner;
-  wh__qstore_sync((wh__qstore *)s, &j);
 }
 
 int wh__q_outbox(wh__store *s, size_t max, wh__outbox_fn fn, void *ud, size_t *count)

@@ -14,7 +14,7 @@
 
 enum {
   WH__JOB_ENQUEUE, WH__JOB_RECORD, WH__JOB_PUT_EP, WH__JOB_DEL_EP, WH__JOB_CLAIM, WH__JOB_RELEASE,
-  WH__JOB_REQUEUE, WH__JOB_PURGE, WH__JOB_FLUSH, WH__JOB_RENEW, WH__JOB_OUTBOX
+  WH__JOB_REQUEUE, WH__JOB_PURGE, WH__JOB_FLUSH, WH__JOB_OUTBOX
 };
 
 /* A delivery a claim hands back. */
@@ -70,7 +70,7 @@ typedef struct wh__job {
 /* What a backend does; ctx is the backend's own. All run on the writer thread. */
 typedef struct {
   /* WH_OK, or fail every job of the batch. durable == 0: the batch holds only
-     attempt records, claims and lease renewals, whose commit need not reach the
+     attempt records and claims, whose commit need not reach the
      disk before the next durable one (losing them to a power cut only makes
      deliveries again). A durable commit must also make every earlier commit
      durable. */
@@ -109,6 +109,10 @@ void wh__qstore_destroy(wh__qstore *q);
 /* Run j and wait for its commit; a failure becomes the caller's wh_error_last(). */
 int wh__qstore_sync(wh__qstore *q, wh__job *j);
 
+/* A store operation run outside the queue failed: counted and kept as a failed
+   write is (wh__q_failures), so the dispatcher logs it. */
+void wh__qstore_note_failure(wh__qstore *q, const char *why);
+
 /* A job failed: keep its text for the caller (the writer's own thread-local
    error is not the caller's). Returns WH_ESTORE. */
 int wh__job_fail(wh__job *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -123,7 +127,6 @@ void wh__q_release(wh__store *s, int64_t owner);
 void wh__q_flush(wh__store *s);
 int wh__q_requeue(wh__store *s, const char *msg_id, const char *ep_id, int64_t since_ms, size_t *count);
 int wh__q_purge(wh__store *s, int64_t before_ms, size_t *count);
-void wh__q_renew(wh__store *s, int64_t owner);
 uint64_t wh__q_failures(wh__store *s, char *why, size_t len);
 int wh__q_outbox(wh__store *s, size_t max, wh__outbox_fn fn, void *ud, size_t *count);
 
