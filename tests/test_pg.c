@@ -11,6 +11,7 @@
 #include <libpq-fe.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdio.h>
 #include <sys/wait.h>
@@ -587,6 +588,16 @@ static void lifecycle_pg(void)
 
 /* ---- leases are renewed beside the writer, not behind it ------------------------------- */
 
+/* The dispatcher's log lines with "renewing leases" in them, counted. */
+static atomic_int renew_failures_logged;
+
+static void on_renew_log(int level, const char *message, void *ud)
+{
+  (void)ud;
+  if (level <= WH_LOG_ERROR && strstr(message, "renewing leases failed"))
+    atomic_fetch_add(&renew_failures_logged, 1);
+}
+
 static void *emit_one(void *arg)
 {
   CHECK_OK(wh_dispatcher_emit(arg, h_person_event(NULL, NULL), NULL, 0));
@@ -611,6 +622,7 @@ static void renew_beside_writer(void)
   h_log_init(&log);
   wh_dispatcher *d = h_dispatcher(reg, &log, "0.2,0.2,0.2");
   CHECK_OK(wh_dispatcher_set_int(d, WH_OPT_LEASE_MS, 1500));
+  CHECK_OK(wh_dispatcher_on_log(d, WH_LOG_ERROR, on_renew_log, NULL));
   CHECK_OK(wh_dispatcher_start(d));
   for (int i = 0; i < 10; i++)
     CHECK_OK(wh_dispatcher_emit(d, h_person_event(NULL, NULL), NULL, 0));
@@ -633,6 +645,14 @@ static void renew_beside_writer(void)
   pthread_join(t, NULL);
   CHECK_INT(held, 10);
   CHECK_INT(lapsed, 0);
+
+  /* A renewal the database refuses is the host's news: one ERROR line. */
+  CHECK_INT(atomic_load(&renew_failures_logged), 0);
+  sql("ALTER TABLE webhook.delivery ADD CONSTRAINT no_renewal CHECK (lease_until < 1) NOT VALID");
+  for (int i = 0; i < 60 && !atomic_load(&renew_failures_logged); i++)
+    h_sleep_ms(50);
+  sql("ALTER TABLE webhook.delivery DROP CONSTRAINT no_renewal");
+  CHECK_INT(atomic_load(&renew_failures_logged), 1);
 
   rcv_script_clear(R, "/pg-renew");
   wh_dispatcher_free(d);

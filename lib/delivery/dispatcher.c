@@ -1442,7 +1442,7 @@ static void maybe_renew(worker *w)
   d->renewing = 1;
   d->next_renew_ms = now + d->o.lease_ms / 3;
   pthread_mutex_unlock(&d->mu);
-  d->store->ops->renew(d->store, d->owner);
+  store_result(d, "renewing leases", d->store->ops->renew(d->store, d->owner));
   pthread_mutex_lock(&d->mu);
   d->renewing = 0;
   pthread_mutex_unlock(&d->mu);

@@ -916,11 +916,11 @@ static void p_close(wh__store *base)
    would then take over deliveries this one still holds. SKIP LOCKED: a row
    that the writer's open transaction is recording is not waited for (no lock
    cycle with it), and its record gives it a fresh lease anyway. */
-static void p_renew(wh__store *base, int64_t owner)
+static int p_renew(wh__store *base, int64_t owner)
 {
   pstore *s = (pstore *)base;
   if (wh__store_forked(base))
-    return; /* the connections are the parent's */
+    return wh__store_forked_fail(s->label); /* the connections are the parent's */
   char o[24], lease[24];
   i64(o, owner);
   i64(lease, s->q.base.lease_ms);
@@ -933,8 +933,7 @@ static void p_renew(wh__store *base, int64_t owner)
                          2, p, "renewing leases", &rc);
   PQclear(res);
   pthread_mutex_unlock(&s->rmu);
-  if (rc != WH_OK)
-    wh__qstore_note_failure(&s->q, wh_error_last()); /* counted and logged like a failed write */
+  return rc;
 }
 
 static const wh__store_ops pg_ops = {

@@ -152,7 +152,7 @@ typedef struct wh__store_ops {
 
   /* Shared stores only (NULL elsewhere). */
   /* Extend owner's claims by the lease (claims of a process that stops renewing expire). */
-  void (*renew)(wh__store *s, int64_t owner);
+  int (*renew)(wh__store *s, int64_t owner);
   /* Turn up to max rows of the outbox into messages: see wh__outbox_fn. */
   int (*outbox)(wh__store *s, size_t max, wh__outbox_fn fn, void *ud, size_t *count);
   /* Call fn(ud) when another process (or the outbox) signals new work; NULL to stop. */

@@ -236,14 +236,6 @@ int wh__qstore_sync(wh__qstore *q, wh__job *j)
   return WH_OK;
 }
 
-void wh__qstore_note_failure(wh__qstore *q, const char *why)
-{
-  pthread_mutex_lock(&q->mu);
-  snprintf(q->failure, sizeof q->failure, "%s", why);
-  atomic_fetch_add(&q->failures, 1);
-  pthread_mutex_unlock(&q->mu);
-}
-
 uint64_t wh__q_failures(wh__store *s, char *why, size_t len)
 {
   wh__qstore *q = (wh__qstore *)s;

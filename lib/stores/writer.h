@@ -109,10 +109,6 @@ void wh__qstore_destroy(wh__qstore *q);
 /* Run j and wait for its commit; a failure becomes the caller's wh_error_last(). */
 int wh__qstore_sync(wh__qstore *q, wh__job *j);
 
-/* A store operation run outside the queue failed: counted and kept as a failed
-   write is (wh__q_failures), so the dispatcher logs it. */
-void wh__qstore_note_failure(wh__qstore *q, const char *why);
-
 /* A job failed: keep its text for the caller (the writer's own thread-local
    error is not the caller's). Returns WH_ESTORE. */
 int wh__job_fail(wh__job *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
