@@ -275,6 +275,15 @@ static inline void bench_start(wh_dispatcher *d)
     bench_die("wh_dispatcher_start");
 }
 
+/* Build k events of rtype into evs and emit them in one wh_dispatcher_emit_batch call. */
+static inline void bench_emit_batch(wh_dispatcher *d, wh_event **evs, size_t k, const char *rtype)
+{
+  for (size_t j = 0; j < k; j++)
+    evs[j] = bench_event(rtype);
+  if (wh_dispatcher_emit_batch(d, evs, k, NULL, 0))
+    bench_die("wh_dispatcher_emit_batch");
+}
+
 static inline void bench_emit(wh_dispatcher *d, const char *rtype)
 {
   if (wh_dispatcher_emit(d, bench_event(rtype), NULL, 0))

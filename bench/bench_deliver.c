@@ -89,10 +89,7 @@ static void *emit_main(void *p)
     bench_die("out of memory");
   for (long i = 0; i < e->n; i += g_batch) {
     size_t k = (size_t)(e->n - i < g_batch ? e->n - i : g_batch);
-    for (size_t j = 0; j < k; j++)
-      evs[j] = bench_event(e->rtype);
-    if (wh_dispatcher_emit_batch(e->d, evs, k, NULL, 0))
-      bench_die("wh_dispatcher_emit_batch");
+    bench_emit_batch(e->d, evs, k, e->rtype);
   }
   free(evs);
   return NULL;
