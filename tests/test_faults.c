@@ -48,11 +48,25 @@ static void world_close(world *w)
   h_log_free(&w->log);
 }
 
-/* The healthy endpoint got its copy promptly. */
-static void good_unaffected(world *w, size_t expected, int within_ms)
+/* The healthy endpoint got its copies, first time. How soon is not measured
+   in milliseconds here (a sanitizer build on a loaded machine is slow): where
+   the troubled endpoint's outcome takes long (a timeout, a breaker's
+   cooldown), the callers check that the healthy copy came first. */
+static void good_unaffected(world *w, size_t expected)
 {
-  CHECK(h_wait(&w->log, w->good, WH_DELIVERED, expected, within_ms));
+  CHECK(h_wait(&w->log, w->good, WH_DELIVERED, expected, 10000));
   CHECK_INT(h_count(&w->log, w->good, WH_RETRYING), 0);
+}
+
+/* The n-th request (from 0) that arrived on path, or NULL. */
+static const rcv_request *nth_request(const char *path, size_t n)
+{
+  for (size_t i = 0; i < rcv_count(R); i++) {
+    const rcv_request *q = rcv_request_at(R, i);
+    if (strcmp(q->path, path) == 0 && n-- == 0)
+      return q;
+  }
+  return NULL;
 }
 
 /* Every request on path carried the same webhook-id and a valid signature. */
@@ -82,7 +96,7 @@ static void retries_then_success(void)
   char mid[WH_ID_MAX];
   int64_t t0 = h_now_ms();
   CHECK_OK(wh_dispatcher_emit(w.d, h_person_event(NULL, NULL), mid, sizeof mid));
-  good_unaffected(&w, 1, 2000);
+  good_unaffected(&w, 1);
   CHECK(h_wait(&w.log, w.bad, WH_DELIVERED, 1, 5000));
   h_result r = {0};
   CHECK(h_get(&w.log, w.bad, 0, &r));
@@ -95,7 +109,10 @@ static void retries_then_success(void)
   CHECK_INT(r.outcome, WH_RETRYING);
   CHECK_INT(r.attempt, 2);
   CHECK_INT(r.status, 503);
-  CHECK(r.next_ms - r.at_ms >= 350 && r.next_ms - r.at_ms <= 450); /* 0.4 s, no jitter */
+  /* 0.4 s from the library's clock, no jitter. That clock was read after the
+     request arrived and before the callback ran, whatever the lag. */
+  const rcv_request *q2 = nth_request(w.bad_path, 1);
+  CHECK(q2 && r.next_ms >= q2->real_ms + 400 && r.next_ms <= r.at_ms + 401);
   CHECK(h_get(&w.log, w.bad, 2, &r));
   CHECK_INT(r.outcome, WH_DELIVERED);
   CHECK_INT(r.attempt, 3);
@@ -117,7 +134,7 @@ static void exhausted_and_statuses(void)
   CHECK_INT(rcv_count_path(R, w.bad_path), 3); /* attempts = entries + 1 */
   h_result r = {0};
   CHECK(h_get(&w.log, w.bad, 2, &r) && r.attempt == 3 && r.outcome == WH_FAILED && r.next_ms == 0);
-  good_unaffected(&w, 1, 1000);
+  good_unaffected(&w, 1);
   /* 1xx/3xx are failures as well: only 2xx counts. 201 and 204 succeed. */
   rcv_script_clear(R, w.bad_path);
   rcv_script_reply(R, w.bad_path, 204, NULL, NULL);
@@ -143,7 +160,7 @@ static void redirects_not_followed(void)
     h_result r = {0};
     CHECK(h_get(&w.log, w.bad, 0, &r) && r.status == codes[i] && strstr(r.error, "redirect"));
     CHECK_INT(rcv_count_path(R, elsewhere), 0);
-    good_unaffected(&w, 1, 1000);
+    good_unaffected(&w, 1);
     world_close(&w);
   }
 }
@@ -170,7 +187,7 @@ static void gone_disables(void)
   wh_free(json);
   /* Later events skip it. */
   CHECK_OK(wh_emit(h_person_event(NULL, NULL)));
-  good_unaffected(&w, 2, 2000);
+  good_unaffected(&w, 2);
   CHECK_OK(wh_dispatcher_drain(w.d, 2000));
   CHECK_INT(rcv_count_path(R, w.bad_path), 1);
   world_close(&w);
@@ -192,8 +209,8 @@ static void gone_ends_scheduled_retries(void)
   rcv_script_reply(R, w.bad_path, 410, NULL, "gone");
   int64_t t0 = h_mono_ms();
   CHECK_OK(wh_emit(h_person_event(NULL, NULL)));
-  CHECK(h_wait(&w.log, w.bad, WH_FAILED, WAITING + 1, 3000));
-  CHECK(h_mono_ms() - t0 < 3000);
+  CHECK(h_wait(&w.log, w.bad, WH_FAILED, WAITING + 1, 20000));
+  CHECK(h_mono_ms() - t0 < 20000); /* not at their retries, 30 s away */
   CHECK_INT(rcv_count_path(R, w.bad_path), WAITING + 1); /* none of the waiting ones was sent again */
   CHECK_INT(h_count(&w.log, w.good, WH_FAILED), 0);      /* the other endpoint's retries stay */
   world_close(&w);
@@ -236,14 +253,18 @@ static void throttled(void)
     world_start(&w);
     CHECK_OK(wh_emit(h_person_event(NULL, NULL)));
     CHECK(h_wait(&w.log, w.bad, WH_RETRYING, 1, 5000));
-    good_unaffected(&w, 1, 1000);
+    good_unaffected(&w, 1);
     h_result r = {0};
     CHECK(h_get(&w.log, w.bad, 0, &r));
-    int64_t delay = r.next_ms - r.at_ms;
-    if (delay < lo || delay > hi)
-      fprintf(stderr, "case %zu (%d %s): delay %lld not in [%lld, %lld]\n", i, cases[i].status, h,
-              (long long)delay, (long long)lo, (long long)hi);
-    CHECK(delay >= lo && delay <= hi);
+    /* The delay counts from the library's clock, read between the request's
+       arrival and the callback: from the arrival it is at least the delay,
+       from the callback at most. */
+    const rcv_request *q = nth_request(w.bad_path, 0);
+    int64_t from_arrival = q ? r.next_ms - q->real_ms : 0, from_callback = r.next_ms - r.at_ms;
+    if (from_arrival < lo || from_callback > hi)
+      fprintf(stderr, "case %zu (%d %s): delay %lld (from the request) / %lld (from the callback) not in [%lld, %lld]\n",
+              i, cases[i].status, h, (long long)from_arrival, (long long)from_callback, (long long)lo, (long long)hi);
+    CHECK(from_arrival >= lo && from_callback <= hi);
     CHECK_INT(r.status, cases[i].status);
     world_close(&w);
   }
@@ -265,9 +286,11 @@ static void fast_connection_failure(void)
   CHECK_INT(a.attempt, 1);
   CHECK(a.next_ms - a.at_ms <= 20);
   CHECK_INT(b.attempt, 2);
-  CHECK(b.next_ms - b.at_ms >= 950 && b.next_ms - b.at_ms <= 1050);
+  /* 1 s from the library's clock when attempt 2 failed: that is after attempt
+     2 was due (a.next_ms) and before its callback. */
+  CHECK(b.next_ms >= a.next_ms + 999 && b.next_ms <= b.at_ms + 1001);
   CHECK(a.status == 0 && a.error[0] != '\0');
-  good_unaffected(&w, 1, 1000);
+  good_unaffected(&w, 1);
   world_close(&w);
 }
 
@@ -281,14 +304,19 @@ static void timeouts_and_stalls(void)
   world_start(&w);
   int64_t t0 = h_mono_ms();
   CHECK_OK(wh_emit(h_person_event(NULL, NULL)));
-  good_unaffected(&w, 1, 500);
-  CHECK(h_wait(&w.log, w.bad, WH_RETRYING, 1, 4000));
+  good_unaffected(&w, 1);
+  CHECK_INT(h_count(&w.log, w.bad, 0), 0); /* not held behind the stalled one's 1 s timeout */
+  CHECK(h_wait(&w.log, w.bad, WH_RETRYING, 1, 10000));
   h_result r = {0};
   CHECK(h_get(&w.log, w.bad, 0, &r));
   CHECK(strstr(r.error, "timeout") != NULL);
   CHECK_INT(r.status, 0);
   CHECK(h_mono_ms() - t0 >= 950);
-  CHECK(r.next_ms - r.at_ms >= 1950 && r.next_ms - r.at_ms <= 2050); /* at least the throttle minimum */
+  /* At least the throttle minimum (2 s), not the schedule's 0.5 s, counted
+     from the library's clock at the timeout: about 1 s after the request
+     arrived (less its connection time), at most the callback's time. */
+  const rcv_request *q = nth_request(w.bad_path, 0);
+  CHECK(q && r.next_ms - q->real_ms >= 2500 && r.next_ms <= r.at_ms + 2001);
   world_close(&w);
 
   /* A receiver that accepts the connection and never reads. */
@@ -301,8 +329,9 @@ static void timeouts_and_stalls(void)
   CHECK_OK(wh_endpoint_set_url(w.reg, w.bad, url));
   world_start(&w);
   CHECK_OK(wh_emit(h_person_event(NULL, NULL)));
-  good_unaffected(&w, 1, 500);
-  CHECK(h_wait(&w.log, w.bad, WH_FAILED, 1, 4000));
+  good_unaffected(&w, 1);
+  CHECK_INT(h_count(&w.log, w.bad, 0), 0); /* not held behind the 1 s timeout */
+  CHECK(h_wait(&w.log, w.bad, WH_FAILED, 1, 10000));
   CHECK(h_get(&w.log, w.bad, 0, &r) && strstr(r.error, "timeout"));
   world_close(&w);
   rcv_blackhole_free(bh);
@@ -318,7 +347,7 @@ static void broken_responses(void)
   CHECK_OK(wh_emit(h_person_event(NULL, NULL)));
   CHECK(h_wait(&w.log, w.bad, WH_FAILED, 1, 3000));
   CHECK_INT(h_count(&w.log, w.bad, WH_RETRYING), 1);
-  good_unaffected(&w, 1, 500);
+  good_unaffected(&w, 1);
   world_close(&w);
 
   /* Reset during the body of a 200: the status had arrived, so delivered. */
@@ -335,8 +364,8 @@ static void broken_responses(void)
   world_start(&w);
   int64_t t0 = h_mono_ms();
   CHECK_OK(wh_emit(h_person_event(NULL, NULL)));
-  CHECK(h_wait(&w.log, w.bad, WH_DELIVERED, 1, 5000));
-  CHECK(h_mono_ms() - t0 < 2000);
+  CHECK(h_wait(&w.log, w.bad, WH_DELIVERED, 1, 10000));
+  CHECK(h_mono_ms() - t0 < 5000); /* reading all 100 MiB takes longer under a sanitizer */
   world_close(&w);
 
   /* An HTTP/1.0 server that ends the body by closing. */
@@ -354,8 +383,9 @@ static void broken_responses(void)
   rcv_script_drip(R, w.bad_path, "0123456789", 300);
   world_start(&w);
   CHECK_OK(wh_emit(h_person_event(NULL, NULL)));
-  good_unaffected(&w, 1, 500);
-  CHECK(h_wait(&w.log, w.bad, 0, 1, 4000));
+  good_unaffected(&w, 1);
+  CHECK_INT(h_count(&w.log, w.bad, 0), 0); /* not held behind the dripping one */
+  CHECK(h_wait(&w.log, w.bad, 0, 1, 10000));
   h_result r = {0};
   CHECK(h_get(&w.log, w.bad, 0, &r) && r.outcome == WH_DELIVERED && r.status == 200);
   world_close(&w);
@@ -368,11 +398,11 @@ static void breaker_opens(void)
   CHECK_OK(wh_dispatcher_set_int(w.d, WH_OPT_BREAKER_FAILURE_PCT, 70));
   CHECK_OK(wh_dispatcher_set_int(w.d, WH_OPT_BREAKER_MIN_REQUESTS, 4));
   CHECK_OK(wh_dispatcher_set_int(w.d, WH_OPT_BREAKER_WINDOW_MS, 60000));
-  CHECK_OK(wh_dispatcher_set_int(w.d, WH_OPT_BREAKER_COOLDOWN_MS, 1500));
+  CHECK_OK(wh_dispatcher_set_int(w.d, WH_OPT_BREAKER_COOLDOWN_MS, 4000));
   rcv_script_reply(R, w.bad_path, 500, NULL, "down");
   world_start(&w);
   CHECK_OK(wh_emit(h_person_event(NULL, NULL)));
-  /* 4 failures 50 ms apart open it; nothing for 1.5 s; then one probe. */
+  /* 4 failures 50 ms apart open it; nothing for 4 s; then one probe. */
   CHECK(rcv_wait_count(R, 0, 0) || 1);
   int64_t t0 = h_mono_ms();
   while (rcv_count_path(R, w.bad_path) < 4 && h_mono_ms() - t0 < 3000)
@@ -384,10 +414,11 @@ static void breaker_opens(void)
   CHECK_INT(h_count(&w.log, w.bad, WH_FAILED), 0);
   /* The healthy endpoint is not affected by the other's breaker. */
   CHECK_OK(wh_emit(h_person_event(NULL, NULL)));
-  good_unaffected(&w, 2, 500);
+  good_unaffected(&w, 2);
+  CHECK_INT(rcv_count_path(R, w.bad_path), 4); /* delivered before the cooldown ended */
   rcv_script_clear(R, w.bad_path);
   rcv_script_reply(R, w.bad_path, 200, NULL, "back");
-  CHECK(h_wait(&w.log, w.bad, WH_DELIVERED, 2, 3000)); /* probe, then the rest */
+  CHECK(h_wait(&w.log, w.bad, WH_DELIVERED, 2, 10000)); /* probe, then the rest */
   world_close(&w);
 }
 
@@ -399,17 +430,23 @@ static void auto_disable(void)
   rcv_script_reply(R, w.bad_path, 500, NULL, "down");
   world_start(&w);
   CHECK_OK(wh_emit(h_person_event(NULL, NULL)));
-  CHECK(h_wait(&w.log, w.bad, WH_FAILED, 1, 4000));
+  CHECK(h_wait(&w.log, w.bad, WH_FAILED, 1, 10000));
   h_result r = {0};
   size_t n = h_count(&w.log, w.bad, 0);
   CHECK(h_get(&w.log, w.bad, n - 1, &r) && r.disabled == 1);
-  for (size_t i = 0; (n < 5 || n > 8) && i < n; i++) {
+  for (size_t i = 0; (n < 2 || n > 8) && i < n; i++) {
     h_result x = {0};
     h_get(&w.log, w.bad, i, &x);
     fprintf(stderr, "  auto-disable: #%d outcome %d status %d at %lld next %lld err %s\n", x.attempt, x.outcome,
             x.status, (long long)x.at_ms, (long long)x.next_ms, x.error);
   }
-  CHECK(n >= 5 && n <= 8);
+  /* Disabled once it had been failing for 500 ms: not before (from the first
+     request's arrival to the disabling attempt's callback; the library's
+     clock reads fall in between), and not much after (attempts are 0.1 s
+     apart: 6 on time, fewer on a slow machine, never all 13). */
+  const rcv_request *q1 = nth_request(w.bad_path, 0);
+  CHECK(q1 && r.at_ms - q1->real_ms >= 500);
+  CHECK(n >= 2 && n <= 8);
   pthread_mutex_lock(&w.log.mu);
   CHECK_INT(w.log.ndisabled, 1);
   CHECK(strstr(w.log.disabled_reason[0], "failing for") != NULL);
@@ -420,9 +457,9 @@ static void auto_disable(void)
   CHECK_OK(wh_endpoint_set_enabled(w.reg, w.bad, 1));
   int64_t t0 = h_mono_ms();
   CHECK_OK(wh_emit(h_person_event(NULL, NULL)));
-  CHECK(h_wait(&w.log, w.bad, WH_FAILED, 2, 4000));
-  CHECK(h_mono_ms() - t0 >= 450);
-  CHECK(h_count(&w.log, w.bad, 0) - before >= 5);
+  CHECK(h_wait(&w.log, w.bad, WH_FAILED, 2, 10000));
+  CHECK(h_mono_ms() - t0 >= 500);
+  CHECK(h_count(&w.log, w.bad, 0) - before >= 2);
   pthread_mutex_lock(&w.log.mu);
   CHECK_INT(w.log.ndisabled, 2);
   pthread_mutex_unlock(&w.log.mu);
@@ -447,7 +484,7 @@ static void head_of_line(void)
   h_log log;
   h_log_init(&log);
   wh_dispatcher *d = h_dispatcher(reg, &log, NULL);
-  CHECK_OK(wh_dispatcher_set_int(d, WH_OPT_TIMEOUT_MS, 10000));
+  CHECK_OK(wh_dispatcher_set_int(d, WH_OPT_TIMEOUT_MS, 30000));
   CHECK_OK(wh_dispatcher_start(d));
   enum { EVENTS = 40 };
   int64_t worst = 0, total = 0;
@@ -468,7 +505,10 @@ static void head_of_line(void)
          "mean %.1f ms, worst %lld ms over %d events\n",
          rcv_blackhole_accepted(bh), (double)total / EVENTS, (long long)worst, EVENTS);
   CHECK(rcv_blackhole_accepted(bh) >= 50);
-  CHECK(worst < 250);
+  /* Blocked behind a hanging request, it would wait for the 30 s timeout (the
+     loop gives up at 5 s). Unblocked it takes a few ms, about 100 ms at worst
+     under ThreadSanitizer on a loaded 2-core machine; 1 s is the margin. */
+  CHECK(worst < 1000);
   /* The receiver records a request before it answers: the last result may
      still be on its way back. */
   CHECK(h_wait(&log, good, WH_DELIVERED, EVENTS, 5000));
@@ -493,14 +533,14 @@ static void hanging_backlog_keeps_concurrency(void)
   wh_registry *reg;
   CHECK_OK(wh_registry_open(&reg, NULL));
   char url[128], name[32], id[WH_ID_MAX], good[WH_ID_MAX];
-  enum { HANGING = 100, BACKLOG = 20, EVENTS = 64, PEAK_WINDOW_MS = 50 };
+  enum { HANGING = 100, BACKLOG = 20, EVENTS = 64, ANSWER_MS = 500 };
   for (int i = 0; i < HANGING; i++) {
     snprintf(name, sizeof name, "backlog-hang%d", i);
     rcv_blackhole_url(bh, "/hang", url, sizeof url);
     CHECK_OK(wh_endpoint_add(reg, name, url, NULL, id, sizeof id));
     CHECK_OK(wh_endpoint_subscribe(reg, id, "hang.*"));
   }
-  rcv_spec slow = {.kind = RCV_REPLY, .status = 200, .ms = 100};
+  rcv_spec slow = {.kind = RCV_REPLY, .status = 200, .ms = ANSWER_MS};
   CHECK(rcv_script(R, "/backlog-good", &slow) == 0);
   rcv_url(R, "/backlog-good", url, sizeof url);
   CHECK_OK(wh_endpoint_add(reg, "healthy", url, NULL, good, sizeof good));
@@ -518,10 +558,11 @@ static void hanging_backlog_keeps_concurrency(void)
   int64_t t0 = h_mono_ms();
   for (int i = 0; i < EVENTS; i++)
     CHECK_OK(wh_emit(h_person_event(NULL, NULL)));
-  CHECK(h_wait(&log, good, WH_DELIVERED, EVENTS, 20000));
+  CHECK(h_wait(&log, good, WH_DELIVERED, EVENTS, 30000));
   int64_t took = h_mono_ms() - t0;
   /* Peak concurrency, from arrival times: most requests that arrived within
-     PEAK_WINDOW_MS of each other (each is answered 100 ms after it arrived). */
+     ANSWER_MS of each other. Each is answered ANSWER_MS after it arrived, so
+     they were all open at once just before the first one's answer. */
   size_t peak = 0, last = rcv_count(R);
   for (size_t i = first; i < last; i++) {
     const rcv_request *a = rcv_request_at(R, i);
@@ -531,7 +572,7 @@ static void hanging_backlog_keeps_concurrency(void)
     for (size_t j = first; j < last; j++) {
       const rcv_request *b = rcv_request_at(R, j);
       if (b && strcmp(b->path, "/backlog-good") == 0 && b->mono_ms >= a->mono_ms &&
-          b->mono_ms < a->mono_ms + PEAK_WINDOW_MS)
+          b->mono_ms < a->mono_ms + ANSWER_MS)
         n++;
     }
     if (n > peak)
@@ -542,7 +583,9 @@ static void hanging_backlog_keeps_concurrency(void)
          rcv_blackhole_accepted(bh), EVENTS, (long long)took, peak);
   CHECK(rcv_blackhole_accepted(bh) >= HANGING);
   CHECK(peak >= 12); /* WH_OPT_MAX_PER_ENDPOINT is 16; the old share was 2 */
-  CHECK(took < 2000); /* 64 at 2 at a time would take 3.2 s */
+  /* The windows grow 2, 4, 8, 16: about 7 rounds of 0.5 s. 64 at 2 at a time
+     would take 32 rounds, 16 s. */
+  CHECK(took < 10000);
   CHECK_ERR(wh_dispatcher_stop(d, 100), WH_ETIMEOUT, NULL);
   wh_dispatcher_free(d);
   wh_registry_free(reg);
