@@ -381,10 +381,16 @@ static void breaker(void)
   CHECK_OK(wh_endpoint_add(reg, "brk", rcv_url(R, "/brk", url, sizeof url), NULL, id, sizeof id));
   h_log log;
   h_log_init(&log);
-  wh_dispatcher *d = h_dispatcher(reg, &log, "0.05,0.05,0.05,0.05,0.05,0.05,0.05,0.05");
+  /* Retries 2 s apart: the first failures of a round all come back before any
+     retry is sent (with 0.05 s, on a slow machine a retry could be the fifth
+     request below, meet the 410 and disable the endpoint before the breaker
+     had opened). The breaker holds them back longer anyway. */
+  wh_dispatcher *d = h_dispatcher(reg, &log, "2,2,2,2,2,2,2,2");
   wh_dispatcher_set_int(d, WH_OPT_BREAKER_MIN_REQUESTS, 4);
   wh_dispatcher_set_int(d, WH_OPT_BREAKER_FAILURE_PCT, 50);
-  wh_dispatcher_set_int(d, WH_OPT_BREAKER_COOLDOWN_MS, 2000);
+  /* A cooldown long enough that the checks below see the breaker open,
+     however slow the machine. */
+  wh_dispatcher_set_int(d, WH_OPT_BREAKER_COOLDOWN_MS, 5000);
   CHECK_OK(wh_dispatcher_start(d));
   for (int i = 0; i < 4; i++)
     CHECK_OK(wh_dispatcher_emit(d, h_person_event(NULL, NULL), NULL, 0));
@@ -400,7 +406,7 @@ static void breaker(void)
   cJSON_Delete(t);
   /* The endpoint comes back: past the cooldown a probe succeeds, the breaker closes. */
   rcv_script_clear(R, "/brk");
-  CHECK(h_wait(&log, id, WH_DELIVERED, 4, 10000));
+  CHECK(h_wait(&log, id, WH_DELIVERED, 4, 15000));
   e = ep_stats(d, id);
   t = stats(d);
   CHECK_STR(str(e, "breaker"), "closed");
@@ -421,7 +427,7 @@ static void breaker(void)
   t = stats(d);
   CHECK_INT(num(t, "breakers_open"), 1);
   cJSON_Delete(t);
-  CHECK(h_wait(&log, id, WH_FAILED, 4, 10000));
+  CHECK(h_wait(&log, id, WH_FAILED, 4, 15000));
   CHECK_OK(wh_dispatcher_drain(d, 10000));
   e = ep_stats(d, id);
   t = stats(d);
