@@ -654,7 +654,7 @@ static void callback_changes()
     in_x = true;
     if (!eventually([&] { return setting.load(); }))
       return;
-    std::this_thread::sleep_for(300ms); /* the other thread is inside its on_result by now */
+    std::this_thread::sleep_for(2s); /* the other thread is inside its on_result by now (no way to see it) */
     try {
       d.on_result(nullptr);
       inner = 0;

@@ -320,7 +320,9 @@ static void emit_limits(void)
   h_log_init(&log);
   wh_dispatcher *d = h_dispatcher(reg, &log, NULL);
   CHECK_OK(wh_dispatcher_set_int(d, WH_OPT_QUEUE_LIMIT, 7));
-  CHECK_OK(wh_dispatcher_set_int(d, WH_OPT_TIMEOUT_MS, 5000));
+  /* Longer than the test runs, however slow: no hanging request may time out
+     before the stop below (it counts results). */
+  CHECK_OK(wh_dispatcher_set_int(d, WH_OPT_TIMEOUT_MS, 30000)); /* the most allowed */
   CHECK_OK(wh_dispatcher_start(d));
   CHECK_OK(wh_emit(h_person_event(NULL, NULL)));
   CHECK_OK(wh_emit(h_person_event(NULL, NULL)));

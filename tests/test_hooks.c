@@ -328,7 +328,10 @@ static void result_queue(void)
   waiter w = {.q = q, .rc = -1};
   pthread_t t;
   pthread_create(&t, NULL, wait_forever, &w);
-  h_sleep_ms(50);
+  /* Free only once it waits (sooner, it would then call into freed memory). */
+  for (int64_t end = h_mono_ms() + 10000; !wh__results_waiting(q) && h_mono_ms() < end;)
+    h_sleep_ms(1);
+  CHECK_INT(wh__results_waiting(q), 1);
   wh__results_free(q);
   pthread_join(t, NULL);
   CHECK_INT(w.rc, WH_ESTATE);

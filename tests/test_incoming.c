@@ -293,12 +293,16 @@ static void timestamps(void)
 {
   wh_receiver *rc = receiver(NULL);
   int64_t now = now_s();
-  const int64_t deltas[] = {-301, 301, -86400, 86400 * 365, -now, 5000000000LL};
+  /* The library reads its clock after the test does (whole seconds, so up to
+     1 s later): -301 is always more than 300 s behind; ahead, 302 leaves a
+     second for that, with `now` read again just before each case. */
+  const int64_t deltas[] = {-301, 302, -86400, 86400 * 365, -now, 5000000000LL};
   const char *texts[] = {"abc", "12a", "", " 1", "+1700000000", "1e9", "0x10", "9999999999999999999999"};
   const char *secs[] = {STRIPE_SECRET};
   char mid[64];
   in_req r;
   for (size_t i = 0; i < sizeof deltas / sizeof deltas[0]; i++) {
+    now = now_s(); /* (the -now case stays near 0, behind by decades) */
     unique_id(mid, sizeof mid, "msg");
     in_init(&r, BODY);
     in_standard(&r, STD_SECRET, mid, now + deltas[i]);
@@ -707,6 +711,8 @@ static void pg_request(in_req *r, const char *run, int i)
 static int pg_child(const char *uri, const char *run, int start_fd, int backwards)
 {
   wh_receiver *rc = receiver(uri);
+  printf("ready\n"); /* connected */
+  fflush(stdout);
   char go;
   if (read(start_fd, &go, 1) != 1)
     return 2;
@@ -744,7 +750,15 @@ static void pg_shared(const char *self, const char *uri)
     close(out[k][1]);
   }
   close(start[0]);
-  h_sleep_ms(500); /* both connected and waiting */
+  /* Both connected and waiting: then both start at once. */
+  for (int k = 0; k < 2; k++) {
+    char ready[6];
+    size_t got = 0;
+    ssize_t n;
+    while (got < sizeof ready && (n = read(out[k][0], ready + got, sizeof ready - got)) > 0)
+      got += (size_t)n;
+    CHECK(got == sizeof ready && memcmp(ready, "ready\n", 6) == 0);
+  }
   CHECK(write(start[1], "gg", 2) == 2);
   close(start[1]);
   int verdict[2][PG_REQUESTS];

@@ -79,7 +79,9 @@ static void drain_waits_for_callbacks(void)
   CHECK_OK(wh_endpoint_add(reg, "disabled-while-queued", url, NULL, id2, sizeof id2));
   CHECK_OK(wh_endpoint_subscribe(reg, id2, "orders.*"));
   CHECK_OK(wh_endpoint_subscribe(reg, id, "people.*"));
-  rcv_spec hold = {.kind = RCV_REPLY, .status = 200, .ms = 400, .times = 1};
+  /* Held long enough that the endpoint is surely disabled before the answer,
+     however slow the machine. */
+  rcv_spec hold = {.kind = RCV_REPLY, .status = 200, .ms = 3000, .times = 1};
   rcv_script(R, "/drain-disabled", &hold);
   wh_dispatcher_free(d);
   atomic_store(&s.entered, 0);
@@ -156,8 +158,10 @@ static void swap_under_load(void)
     pthread_create(&t[i], NULL, emit_loop, &e);
   int swaps = 0, busy_at_swap = 0, late = 0;
   long calls = 0;
-  int64_t end = h_mono_ms() + 3000;
-  while (h_mono_ms() < end) {
+  /* 3 s, or longer (30 s at most) on a slow machine until the checks below
+     have had enough swaps, calls and swaps that found a callback running. */
+  int64_t t0 = h_mono_ms();
+  while (h_mono_ms() - t0 < 3000 || ((swaps <= 50 || calls <= 100 || !busy_at_swap) && h_mono_ms() - t0 < 30000)) {
     h_sleep_ms(10);
     probe *next = calloc(1, sizeof *next);
     busy_at_swap += atomic_load(&cur->inside) > 0;
@@ -675,7 +679,7 @@ static void queue_basics(void)
 
   /* Deliveries failed because their endpoint went away are outcomes too. */
   rcv_script_clear(R, "/queue-bad");
-  rcv_spec hold = {.kind = RCV_REPLY, .status = 200, .ms = 300, .times = 1};
+  rcv_spec hold = {.kind = RCV_REPLY, .status = 200, .ms = 3000, .times = 1}; /* removed before it answers */
   rcv_script(R, "/queue-ok", &hold);
   wh_dispatcher_free(d);
   d = plain_dispatcher(reg, 1);
@@ -688,7 +692,7 @@ static void queue_basics(void)
     CHECK_OK(wh_dispatcher_emit(d, h_person_event(NULL, NULL), NULL, 0));
   CHECK(rcv_wait_count(R, before + 1, 5000));
   CHECK_OK(wh_endpoint_remove(reg, ok_id));
-  CHECK_OK(wh_dispatcher_drain(d, 5000));
+  CHECK_OK(wh_dispatcher_drain(d, 10000));
   int removed = 0, ok = 0;
   while (wh_dispatcher_next_result(d, 0, &r) == WH_OK) {
     if (wh_result_outcome(r) == WH_FAILED && wh_result_error(r) && strstr(wh_result_error(r), "removed"))

@@ -204,7 +204,7 @@ static void timeout_override(void)
   wh_registry *reg;
   CHECK_OK(wh_registry_open(&reg, NULL));
   char url[128], id[WH_ID_MAX];
-  rcv_script_stall(R, "/slow", 4000);
+  rcv_script_stall(R, "/slow", 0); /* never answers */
   CHECK_OK(wh_endpoint_add(reg, "slow", rcv_url(R, "/slow", url, sizeof url), NULL, id, sizeof id));
   CHECK_OK(wh_endpoint_set_int(reg, id, WH_EP_TIMEOUT_MS, 1000));
   h_log log;
@@ -214,12 +214,12 @@ static void timeout_override(void)
   CHECK_OK(wh_dispatcher_start(d));
   int64_t t0 = h_mono_ms();
   CHECK_OK(wh_emit(h_person_event(NULL, NULL)));
-  CHECK(h_wait(&log, id, WH_FAILED, 1, 8000));
+  CHECK(h_wait(&log, id, WH_FAILED, 1, 12000));
   int64_t took = h_mono_ms() - t0;
   h_result r;
   CHECK(h_get(&log, id, 0, &r));
   CHECK(strstr(r.error, "timeout after") != NULL);
-  CHECK(took >= 900 && took < 3000);
+  CHECK(took >= 900 && took < 10000); /* the endpoint's 1 s, not the dispatcher's 15 s */
   wh_dispatcher_free(d);
   rcv_script_clear(R, "/slow");
   wh_registry_free(reg);
@@ -250,8 +250,12 @@ static void rate_limit(void)
   /* Another endpoint is not slowed down by the backlog. */
   for (int i = 0; i < 50; i++)
     CHECK_OK(wh_emit(h_person_event("cases", NULL)));
-  CHECK(h_wait(&log, other, WH_DELIVERED, 50, 3000));
-  CHECK(h_count(&log, id, WH_DELIVERED) < 2 * RATE); /* a second in: the limited one has done ~20 */
+  CHECK(h_wait(&log, other, WH_DELIVERED, 50, 8000)); /* behind the backlog it would take 12 s */
+  /* Meanwhile the limited one kept to its rate: its burst (RATE / 10) plus
+     RATE per second so far. */
+  size_t so_far = h_count(&log, id, WH_DELIVERED);
+  int64_t el = h_mono_ms() - t0;
+  CHECK(so_far <= (size_t)(RATE / 10 + 1 + RATE * el / 1000));
   /* The backlog waits, it is not failed; drain waits for it too. */
   CHECK_OK(wh_dispatcher_drain(d, 30000));
   int64_t took = h_mono_ms() - t0;
@@ -265,16 +269,10 @@ static void rate_limit(void)
     if (!q || strcmp(q->path, "/rate") != 0)
       continue;
     seen++;
-  }
-  /* Arrival times: the results' clock (each arrives right after its request). */
-  for (size_t i = 0; i < h_count(&log, id, 0); i++) {
-    h_result r;
-    if (h_get(&log, id, i, &r)) {
-      if (!first || r.at_ms < first)
-        first = r.at_ms;
-      if (r.at_ms > last)
-        last = r.at_ms;
-    }
+    if (!first || q->mono_ms < first)
+      first = q->mono_ms;
+    if (q->mono_ms > last)
+      last = q->mono_ms;
   }
   double rate = last > first ? (double)(EVENTS - 1) * 1000.0 / (double)(last - first) : 0;
   printf("rate limit %d/s: %d deliveries in %.1f s, measured %.2f/s\n", RATE, EVENTS, (double)took / 1000, rate);

@@ -190,6 +190,8 @@ void wh__results_close(wh__results *q);
 int wh__results_next(wh__results *q, int timeout_ms, wh_result **out);
 int wh__results_fd(const wh__results *q);
 uint64_t wh__results_dropped(wh__results *q);
+/* Consumers inside wh__results_next now (for tests). */
+int wh__results_waiting(wh__results *q);
 
 /* ---- dispatcher.c, for the other parts of the dispatcher (stats, logging) ---- */
 /* WH_OK, or WH_ESTATE when d belongs to the parent of this process (after fork). */

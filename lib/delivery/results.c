@@ -191,6 +191,14 @@ int wh__results_fd(const wh__results *q) { return q->fd; }
 
 uint64_t wh__results_dropped(wh__results *q) { return atomic_load_explicit(&q->dropped, memory_order_relaxed); }
 
+int wh__results_waiting(wh__results *q)
+{
+  pthread_mutex_lock(&q->mu);
+  int n = q->waiters;
+  pthread_mutex_unlock(&q->mu);
+  return n;
+}
+
 void wh_result_free(wh_result *r)
 {
   if (r)
