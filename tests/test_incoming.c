@@ -751,27 +751,24 @@ static void pg_shared(const char *self, const char *uri)
   }
   close(start[0]);
   /* Both connected and waiting: then both start at once. */
+  FILE *f[2];
   for (int k = 0; k < 2; k++) {
-    char ready[6];
-    size_t got = 0;
-    ssize_t n;
-    while (got < sizeof ready && (n = read(out[k][0], ready + got, sizeof ready - got)) > 0)
-      got += (size_t)n;
-    CHECK(got == sizeof ready && memcmp(ready, "ready\n", 6) == 0);
+    char line[16] = "";
+    f[k] = fdopen(out[k][0], "r");
+    CHECK(f[k] && fgets(line, sizeof line, f[k]) && strcmp(line, "ready\n") == 0);
   }
   CHECK(write(start[1], "gg", 2) == 2);
   close(start[1]);
   int verdict[2][PG_REQUESTS];
   for (int k = 0; k < 2; k++) {
-    FILE *f = fdopen(out[k][0], "r");
     for (int i = 0; i < PG_REQUESTS; i++)
       verdict[k][i] = -1;
     int i, v;
-    while (f && fscanf(f, "%d %d", &i, &v) == 2)
+    while (f[k] && fscanf(f[k], "%d %d", &i, &v) == 2)
       if (i >= 0 && i < PG_REQUESTS)
         verdict[k][i] = v;
-    if (f)
-      fclose(f);
+    if (f[k])
+      fclose(f[k]);
     int status = 0;
     waitpid(pid[k], &status, 0);
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);

@@ -164,10 +164,7 @@ static void log_and_resume(const char *store)
   CHECK(h_wait(&log, ep, WH_DELIVERED, 1, 10000));
   /* The scheduled time was kept (3 s after the first attempt's result, so
      3 s after its request arrived, at least), not sent at once on restart. */
-  const rcv_request *q = rcv_request_at(R, rcv_count(R) - 1), *q1 = NULL;
-  for (size_t i = 0; i < rcv_count(R) && !q1; i++)
-    if (strcmp(rcv_request_at(R, i)->path, path) == 0)
-      q1 = rcv_request_at(R, i);
+  const rcv_request *q = rcv_request_at(R, rcv_count(R) - 1), *q1 = rcv_request_on_path(R, path, 0);
   CHECK(q && q1 && q != q1 && q->real_ms - q1->real_ms >= 3000);
   CHECK_INT(rcv_count_path(R, path), 2);
   /* Same webhook-id, valid signature on the resumed attempt. */
@@ -412,16 +409,6 @@ static void hold_child(const char *store)
   wh_registry_free(reg);
 }
 
-static size_t delivered_at(const char *path)
-{
-  size_t n = 0;
-  for (size_t i = 0; i < rcv_count(R); i++) {
-    const rcv_request *q = rcv_request_at(R, i);
-    n += q && strcmp(q->path, path) == 0;
-  }
-  return n;
-}
-
 static void several_openers(void)
 {
   char store[600], lockfile[600], url[256];
@@ -440,7 +427,7 @@ static void several_openers(void)
   h_log_init(&lb);
   wh_dispatcher *da = h_dispatcher(a, &la, NULL);
   CHECK_OK(wh_dispatcher_start(da));
-  size_t before = delivered_at("/held");
+  size_t before = rcv_count_path(R, "/held");
   CHECK_OK(wh_dispatcher_emit(da, h_person_event(NULL, NULL), NULL, 0));
   CHECK(rcv_wait_count(R, rcv_count(R) + 1, 5000));
   CHECK_OK(wh_registry_open(&b, store));
@@ -448,7 +435,7 @@ static void several_openers(void)
   CHECK_OK(wh_dispatcher_start(db));
   CHECK(h_wait(&la, id, WH_DELIVERED, 1, 5000));
   h_sleep_ms(300);
-  CHECK_INT(delivered_at("/held") - before, 1); /* sent once, by A */
+  CHECK_INT(rcv_count_path(R, "/held") - before, 1); /* sent once, by A */
   CHECK_INT(h_count(&lb, id, 0), 0);
   wh_dispatcher_free(db);
   wh_dispatcher_free(da);
@@ -480,9 +467,9 @@ static void several_openers(void)
   rcv_script_stall(R, "/held", 0);
   char line[16] = "";
   CHECK(read(out[0], line, sizeof line - 1) > 0 && strncmp(line, "open", 4) == 0);
-  before = delivered_at("/held");
+  before = rcv_count_path(R, "/held");
   int64_t end = h_mono_ms() + 5000;
-  while (delivered_at("/held") == before && h_mono_ms() < end)
+  while (rcv_count_path(R, "/held") == before && h_mono_ms() < end)
     h_sleep_ms(5); /* its request is in flight */
   CHECK_OK(wh_registry_open(&a, store));
   wh_registry_free(a);
@@ -492,14 +479,14 @@ static void several_openers(void)
   close(in[1]);
   close(out[0]);
   rcv_script_clear(R, "/held");
-  size_t sent = delivered_at("/held");
+  size_t sent = rcv_count_path(R, "/held");
   h_log_init(&la);
   CHECK_OK(wh_registry_open(&a, store));
   da = h_dispatcher(a, &la, NULL);
   CHECK_OK(wh_dispatcher_start(da));
   CHECK_OK(wh_dispatcher_drain(da, 10000));
   CHECK_INT(h_count(&la, NULL, WH_DELIVERED), 1); /* the dead process's delivery */
-  CHECK_INT(delivered_at("/held") - sent, 1);
+  CHECK_INT(rcv_count_path(R, "/held") - sent, 1);
   wh_dispatcher_free(da);
   wh_registry_free(a);
   h_log_free(&la);

@@ -954,6 +954,17 @@ size_t rcv_count_path(rcv *r, const char *path)
   return n;
 }
 
+const rcv_request *rcv_request_on_path(rcv *r, const char *path, size_t n)
+{
+  const rcv_request *found = NULL;
+  pthread_mutex_lock(&r->mu);
+  for (size_t i = 0; i < r->nreqs && !found; i++)
+    if (strcmp(r->reqs[i]->path, path) == 0 && n-- == 0)
+      found = r->reqs[i];
+  pthread_mutex_unlock(&r->mu);
+  return found;
+}
+
 const rcv_request *rcv_find_header(rcv *r, const char *name, const char *value)
 {
   const rcv_request *found = NULL;

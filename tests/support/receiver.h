@@ -109,6 +109,9 @@ int rcv_wait_count(rcv *r, size_t n, unsigned timeout_ms);
 /* Number of recorded requests whose (decoded) path equals @path. */
 size_t rcv_count_path(rcv *r, const char *path);
 
+/* The @n-th (from 0) recorded request whose path equals @path, or NULL. */
+const rcv_request *rcv_request_on_path(rcv *r, const char *path, size_t n);
+
 /* First recorded request having header @name (case-insensitive) with value
  * @value (exact), or NULL. */
 const rcv_request *rcv_find_header(rcv *r, const char *name, const char *value);
